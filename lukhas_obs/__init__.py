@@ -1,0 +1,128 @@
+"""lukhas-obs: OpenTelemetry-first instrumentation for the LUKHΛS family.
+
+Quick start::
+
+    import lukhas_obs
+
+    lukhas_obs.configure(service="lukhas-memory", lane="candidate")   # /metrics on 127.0.0.1:9109
+    search = lukhas_obs.metric("lukhas_memory_search_seconds")
+    search.record(0.012)
+
+Everything measured is declared in a catalog (:mod:`lukhas_obs.catalog`); handles come from there and never raise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from lukhas_obs import runtime
+from lukhas_obs._version import __version__
+from lukhas_obs.catalog import Catalog, MetricSpec, SpanSpec, catalogs, load_catalog, register, register_yaml
+from lukhas_obs.errors import AlreadyConfiguredError, CatalogError, ConfigurationError
+from lukhas_obs.exporters import prometheus as _prometheus
+from lukhas_obs.instruments import (
+    CounterHandle,
+    GaugeHandle,
+    HistogramHandle,
+    MetricHandle,
+    ObservableGaugeHandle,
+    UpDownCounterHandle,
+    metric,
+)
+from lukhas_obs.runtime import Telemetry, force_flush, shutdown
+from lukhas_obs.settings import Settings, resolve_settings
+from lukhas_obs.tracing import get_tracer
+
+__all__ = [
+    "AlreadyConfiguredError",
+    "Catalog",
+    "CatalogError",
+    "ConfigurationError",
+    "CounterHandle",
+    "GaugeHandle",
+    "HistogramHandle",
+    "MetricHandle",
+    "MetricSpec",
+    "ObservableGaugeHandle",
+    "Settings",
+    "SpanSpec",
+    "Telemetry",
+    "UpDownCounterHandle",
+    "__version__",
+    "active",
+    "catalogs",
+    "configure",
+    "force_flush",
+    "get_tracer",
+    "load_catalog",
+    "metric",
+    "metrics_asgi_app",
+    "metrics_wsgi_app",
+    "register",
+    "register_yaml",
+    "resolve_settings",
+    "shutdown",
+]
+
+
+def configure(
+    *,
+    service: str | None = None,
+    lane: str | None = None,
+    version: str | None = None,
+    environment: str | None = None,
+    namespace: str | None = None,
+    resource_attributes: Mapping[str, str] | None = None,
+    disabled: bool | None = None,
+    metrics_exporter: str | Sequence[str] | None = None,
+    traces_exporter: str | Sequence[str] | None = None,
+    prometheus_host: str | None = None,
+    prometheus_port: int | None = None,
+    serve_metrics: bool = True,
+    scope_labels: bool = False,
+    traces_file: str | os.PathLike[str] | None = None,
+    otlp_endpoint: str | None = None,
+    otlp_protocol: str | None = None,
+    otlp_headers: Mapping[str, str] | str | None = None,
+    otlp_timeout: float | None = None,
+    metric_export_interval: float | None = None,
+    shutdown_timeout: float | None = None,
+    reconfigure: bool = False,
+) -> Telemetry:
+    """Configure metrics and traces for this process; safe to call more than once.
+
+    Every option falls back to ``LUKHAS_*`` variables, then the standard ``OTEL_*`` ones, then a default (see
+    :mod:`lukhas_obs.settings` and the README's configuration table). Main options:
+
+    - ``service`` / ``lane`` / ``version`` / ``environment`` / ``namespace``: the shared resource
+      (``service.name``, ``lukhas.lane``, ...) and the ``service``/``lane`` labels on every catalog series.
+    - ``prometheus_host``/``prometheus_port`` (127.0.0.1:9109): where ``/metrics`` and ``/health`` are served;
+      ``serve_metrics=False`` to mount :func:`metrics_asgi_app`/:func:`metrics_wsgi_app` in your own server instead.
+    - ``otlp_endpoint``/``otlp_protocol`` (``grpc`` or ``http``)/``otlp_headers``: send traces and metrics to a
+      collector. Without an endpoint, traces go to ``traces_file`` (OTLP/JSON lines).
+    - ``traces_exporter``: any of ``file``, ``console``, ``otlp``, or ``none``; ``metrics_exporter``: ``prometheus``,
+      ``otlp``, or ``none``.
+
+    Returns the same :class:`Telemetry` when the resolved settings are unchanged. Different settings raise
+    :class:`AlreadyConfiguredError` unless ``reconfigure=True``. Invalid values raise :class:`ConfigurationError`
+    naming the field and what is accepted. Runtime problems (port in use, collector down) only warn.
+    """
+    options: dict[str, Any] = {k: v for k, v in locals().items() if k != "reconfigure"}
+    return runtime.configure(reconfigure=reconfigure, **options)
+
+
+def active() -> Telemetry | None:
+    """The active configuration, or None before :func:`configure` / after :func:`shutdown`."""
+    return runtime.active()
+
+
+def metrics_wsgi_app() -> Callable[..., Any]:
+    """A WSGI app serving the active configuration's metrics (mount it at ``/metrics`` in Flask or Django)."""
+    return _prometheus.metrics_wsgi_app(runtime.active_registry)
+
+
+def metrics_asgi_app() -> Callable[..., Any]:
+    """An ASGI app serving the active configuration's metrics (``app.mount("/metrics", metrics_asgi_app())``)."""
+    return _prometheus.metrics_asgi_app(runtime.active_registry)

@@ -1,0 +1,127 @@
+"""The catalog: declarative metric and span specs, and the registry of catalogs known to this process.
+
+``lukhas_core`` (seed 003) and ``lukhas_obs_self`` (self-telemetry) are registered on import. Sibling systems register
+their own catalogs with :func:`register` (or :func:`register_yaml`); the registry refuses a catalog whose exposed names
+collide with one already registered, since two metrics with one Prometheus name make ``/metrics`` invalid.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from importlib import resources
+
+from lukhas_obs.catalog.load import load_catalog
+from lukhas_obs.catalog.spec import (
+    COMMON_ATTRIBUTE_SOURCES,
+    FOLD_VALUE,
+    METRIC_KINDS,
+    AttributeSpec,
+    Catalog,
+    MetricSpec,
+    SpanSpec,
+)
+from lukhas_obs.errors import CatalogError
+
+__all__ = [
+    "COMMON_ATTRIBUTE_SOURCES",
+    "FOLD_VALUE",
+    "METRIC_KINDS",
+    "AttributeSpec",
+    "Catalog",
+    "MetricSpec",
+    "SpanSpec",
+    "builtin",
+    "catalogs",
+    "find_metric",
+    "find_span",
+    "load_catalog",
+    "register",
+    "register_yaml",
+]
+
+_lock = threading.Lock()
+_registry: dict[str, Catalog] = {}
+_listeners: list = []
+
+
+def register(catalog: Catalog) -> Catalog:
+    """Add ``catalog`` to the process registry; registering an equal catalog again is a no-op."""
+    with _lock:
+        existing = _registry.get(catalog.name)
+        if existing is not None:
+            if existing == catalog:
+                return existing
+            raise CatalogError(catalog.name, ["a different catalog with this name is already registered"])
+        problems = []
+        for other in _registry.values():
+            taken = other.exposed_sample_names()
+            for sample, exposed in catalog.exposed_sample_names().items():
+                if sample in taken:
+                    problems.append(f"{exposed}: sample {sample!r} is already exposed by catalog {other.name!r}")
+            other_otel = {m.otel_name for m in other.metrics}
+            problems += [
+                f"{m.exposed}: OTel name {m.otel_name!r} is already used by catalog {other.name!r}"
+                for m in catalog.metrics
+                if m.otel_name in other_otel
+            ]
+        if problems:
+            raise CatalogError(catalog.name, problems)
+        _registry[catalog.name] = catalog
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener(catalog)
+    return catalog
+
+
+def register_yaml(path: str | os.PathLike[str]) -> Catalog:
+    """Load, validate and register a catalog from a YAML file."""
+    return register(load_catalog(path))
+
+
+def builtin(name: str) -> Catalog:
+    """A catalog shipped with lukhas-obs (``lukhas_core``, ``lukhas_obs_self``), registered on first use."""
+    with _lock:
+        if name in _registry:
+            return _registry[name]
+    data = resources.files("lukhas_obs.catalog") / "data" / f"{name}.yaml"
+    if not data.is_file():
+        shipped = sorted(p.name[:-5] for p in (resources.files("lukhas_obs.catalog") / "data").iterdir())
+        raise KeyError(f"no built-in catalog {name!r}; shipped: {', '.join(shipped)}")
+    with resources.as_file(data) as path:
+        return register(load_catalog(path))
+
+
+def catalogs() -> tuple[Catalog, ...]:
+    """Every registered catalog, in registration order."""
+    with _lock:
+        return tuple(_registry.values())
+
+
+def find_metric(exposed: str) -> MetricSpec:
+    """The spec of a registered metric by its exposed Prometheus name."""
+    for cat in catalogs():
+        for spec in cat.metrics:
+            if spec.exposed == exposed:
+                return spec
+    known = sorted(m.exposed for c in catalogs() for m in c.metrics)
+    raise KeyError(f"no registered catalog has a metric {exposed!r}; registered metrics: {', '.join(known)}")
+
+
+def find_span(name: str) -> SpanSpec:
+    """The span family that declares span ``name`` across registered catalogs."""
+    for cat in catalogs():
+        for spec in cat.spans:
+            if name == spec.name or name in spec.names():
+                return spec
+    raise KeyError(f"no registered catalog declares a span {name!r}")
+
+
+def on_register(listener) -> None:  # type: ignore[no-untyped-def]
+    """Call ``listener(catalog)`` for every catalog registered from now on (the runtime creates its instruments)."""
+    with _lock:
+        _listeners.append(listener)
+
+
+builtin("lukhas_core")
+builtin("lukhas_obs_self")

@@ -1,0 +1,264 @@
+"""Declarative specifications of metrics and span families, and their validation.
+
+A :class:`Catalog` is the single source of truth for what a service measures. Instruments, histogram bucket views,
+docs, rules and dashboards are derived from it; nothing else names a metric. Catalogs are validated when they are
+built, so a bad spec fails at import/load time with every problem listed, never at recording time.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, cast, get_args
+
+from opentelemetry.exporter.prometheus._mapping import _UNIT_MAPPINGS
+
+from lukhas_obs.catalog.naming import PROMETHEUS_NAME_RE, exposed_name, label_name, sample_names
+from lukhas_obs.errors import CatalogError
+
+MetricKind = Literal["counter", "updown_counter", "histogram", "gauge", "observable_gauge"]
+SpanKind = Literal["internal", "server", "client", "producer", "consumer"]
+
+METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
+SPAN_KINDS: tuple[str, ...] = get_args(SpanKind)
+
+#: Labels filled from the resolved settings rather than at call time (seed 003's COMMON_LABELS are lane + service).
+COMMON_ATTRIBUTE_SOURCES: tuple[str, ...] = ("lane", "service", "environment", "version", "namespace")
+
+#: The value an enumerated attribute takes when given a value outside its list.
+FOLD_VALUE = "other"
+
+_OTEL_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$")
+_ATTR_KEY_RE = re.compile(r"^[a-z][a-z0-9_.]*$")
+_SPAN_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+_RESERVED_LABELS = frozenset({"le", "quantile", "job", "instance", "otel_metric_overflow"})
+_KNOWN_UNITS = frozenset(_UNIT_MAPPINGS) | {""}
+_ANNOTATION_RE = re.compile(r"^\{[A-Za-z0-9_.\-/ ]+\}$")
+
+
+def unit_is_known(unit: str) -> bool:
+    """UCUM units the Prometheus mapping knows, ``1``, an annotation like ``{doc}``, or a ratio ``By/s``."""
+    if unit in _KNOWN_UNITS or _ANNOTATION_RE.match(unit):
+        return True
+    top, sep, bottom = unit.partition("/")
+    return bool(sep) and (top in _KNOWN_UNITS or top == "1") and bottom in {"s", "m", "h", "d", "w", "mo", "y"}
+
+
+@dataclass(frozen=True)
+class AttributeSpec:
+    """A call-time attribute (label). ``values`` enumerates what is allowed; anything else folds to ``other``."""
+
+    key: str
+    description: str = ""
+    values: tuple[str, ...] | None = None
+
+    @property
+    def label(self) -> str:
+        return label_name(self.key)
+
+    @property
+    def enumerated(self) -> bool:
+        return self.values is not None
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric: what Prometheus exposes and what OTel creates, in one place."""
+
+    exposed: str
+    otel_name: str
+    kind: MetricKind
+    unit: str
+    description: str
+    attributes: tuple[AttributeSpec, ...] = ()
+    common_attributes: tuple[str, ...] = ()
+    buckets: tuple[float, ...] | None = None
+    component: str | None = None
+    catalog: str = ""
+
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """Every label on every series of this metric, sorted (common first is not guaranteed by Prometheus)."""
+        return tuple(sorted({*self.common_attributes, *(a.label for a in self.attributes)}))
+
+    @property
+    def sample_names(self) -> tuple[str, ...]:
+        return sample_names(self.exposed, self.kind)
+
+    def attribute(self, key: str) -> AttributeSpec | None:
+        for attr in self.attributes:
+            if attr.key == key:
+                return attr
+        return None
+
+
+@dataclass(frozen=True)
+class SpanSpec:
+    """A span family. ``name`` may be a template such as ``identity.authenticate_{tier}`` with ``params`` values."""
+
+    name: str
+    component: str
+    description: str = ""
+    attributes: tuple[str, ...] = ()
+    kind: SpanKind = "internal"
+    params: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def names(self) -> tuple[str, ...]:
+        """Every concrete span name of this family (the template expanded over its params)."""
+        fields_ = [f for _, f, _, _ in string.Formatter().parse(self.name) if f]
+        if not fields_:
+            return (self.name,)
+        combos: list[dict[str, str]] = [{}]
+        for fname in fields_:
+            combos = [{**c, fname: v} for c in combos for v in self.params.get(fname, ())]
+        return tuple(self.name.format(**c) for c in combos)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A named, validated set of metric and span specs.
+
+    Build one from YAML with :func:`lukhas_obs.catalog.load_catalog` or directly in Python; either way it is validated
+    on construction and raises :class:`~lukhas_obs.errors.CatalogError` listing every problem.
+    """
+
+    name: str
+    metrics: tuple[MetricSpec, ...]
+    spans: tuple[SpanSpec, ...] = ()
+    title: str = ""
+    description: str = ""
+    common_attributes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        problems = list(_validate(self))
+        if problems:
+            raise CatalogError(self.name, problems)
+
+    def metric(self, exposed: str) -> MetricSpec:
+        """The spec of the metric exposed as ``exposed``; KeyError names the close matches."""
+        for spec in self.metrics:
+            if spec.exposed == exposed:
+                return spec
+        known = ", ".join(s.exposed for s in self.metrics)
+        raise KeyError(f"catalog {self.name!r} has no metric {exposed!r}; it has: {known}")
+
+    def span(self, name: str) -> SpanSpec:
+        """The span family that produces span ``name`` (concrete or template)."""
+        for spec in self.spans:
+            if name == spec.name or name in spec.names():
+                return spec
+        raise KeyError(f"catalog {self.name!r} has no span family for {name!r}")
+
+    def exposed_sample_names(self) -> dict[str, str]:
+        """Map of every Prometheus sample name to the metric that produces it."""
+        return {sample: m.exposed for m in self.metrics for sample in m.sample_names}
+
+    def views(self) -> list[object]:
+        """OTel SDK Views carrying each histogram's bucket boundaries, for users who build their own MeterProvider.
+
+        lukhas-obs itself passes the same boundaries as instrument advice, so they apply to every reader.
+        """
+        from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+
+        return [
+            View(instrument_name=m.otel_name, aggregation=ExplicitBucketHistogramAggregation(list(m.buckets or ())))
+            for m in self.metrics
+            if m.kind == "histogram"
+        ]
+
+
+def _validate(catalog: Catalog) -> Iterable[str]:
+    if not re.match(r"^[a-z][a-z0-9_]*$", catalog.name or ""):
+        yield f"catalog name {catalog.name!r} must be lower_snake_case"
+    for common in catalog.common_attributes:
+        if common not in COMMON_ATTRIBUTE_SOURCES:
+            yield f"common attribute {common!r} is not one of {', '.join(COMMON_ATTRIBUTE_SOURCES)}"
+    seen_samples: dict[str, str] = {}
+    seen_otel: dict[str, str] = {}
+    for m in catalog.metrics:
+        yield from (f"{m.exposed}: {p}" for p in _validate_metric(m))
+        for sample in m.sample_names:
+            if sample in seen_samples:
+                yield f"{m.exposed}: Prometheus sample name {sample!r} is also produced by {seen_samples[sample]!r}"
+            seen_samples.setdefault(sample, m.exposed)
+        if m.otel_name in seen_otel:
+            yield f"{m.exposed}: OTel instrument name {m.otel_name!r} is also used by {seen_otel[m.otel_name]!r}"
+        seen_otel.setdefault(m.otel_name, m.exposed)
+    seen_spans: dict[str, str] = {}
+    for s in catalog.spans:
+        yield from (f"span {s.name}: {p}" for p in _validate_span(s))
+        for concrete in s.names():
+            if concrete in seen_spans:
+                yield f"span {concrete!r} is declared by two families ({seen_spans[concrete]!r}, {s.name!r})"
+            seen_spans.setdefault(concrete, s.name)
+
+
+def _validate_metric(m: MetricSpec) -> Iterable[str]:
+    if m.kind not in METRIC_KINDS:
+        yield f"kind {m.kind!r} is not one of {', '.join(METRIC_KINDS)}"
+        return
+    if not PROMETHEUS_NAME_RE.match(m.exposed):
+        yield "exposed name is not a legal Prometheus metric name"
+    if m.exposed.startswith("__") or m.exposed == "target_info":
+        yield "exposed name is reserved"
+    if not _OTEL_NAME_RE.match(m.otel_name):
+        yield f"OTel name {m.otel_name!r} is not a legal instrument name"
+    if not unit_is_known(m.unit):
+        yield f"unit {m.unit!r} is not a known UCUM unit (s, ms, By, 1, %, {{annotation}}, ...)"
+    elif _OTEL_NAME_RE.match(m.otel_name):
+        derived = exposed_name(m.otel_name, m.unit, m.kind)
+        if derived != m.exposed:
+            yield f"OTel name {m.otel_name!r} with unit {m.unit!r} is exposed as {derived!r}, not {m.exposed!r}"
+    if not m.description.strip():
+        yield "description is empty"
+    if m.kind == "histogram":
+        if not m.buckets:
+            yield "a histogram needs bucket boundaries"
+        elif any(not isinstance(b, (int, float)) or not math.isfinite(b) for b in m.buckets):
+            yield "bucket boundaries must be finite numbers"
+        elif any(b >= c for b, c in zip(m.buckets, m.buckets[1:])):
+            yield f"bucket boundaries {list(m.buckets)} are not strictly increasing"
+    elif m.buckets is not None:
+        yield f"only histograms take buckets, not a {m.kind}"
+    labels: dict[str, str] = {c: "common attribute" for c in m.common_attributes}
+    for attr in m.attributes:
+        if not _ATTR_KEY_RE.match(attr.key):
+            yield f"attribute key {attr.key!r} must be lower-case letters, digits, '_' and '.'"
+        label = attr.label
+        if label in _RESERVED_LABELS or label.startswith("__") or label.startswith("otel_"):
+            yield f"attribute {attr.key!r} maps to the reserved label {label!r}"
+        if label in labels:
+            yield f"attribute {attr.key!r} maps to label {label!r}, which is already a {labels[label]}"
+        labels[label] = f"label of attribute {attr.key!r}"
+        if attr.values is not None:
+            if not attr.values or any(not isinstance(v, str) or not v for v in attr.values):
+                yield f"attribute {attr.key!r}: allowed values must be non-empty strings"
+            elif len(set(attr.values)) != len(attr.values):
+                yield f"attribute {attr.key!r}: allowed values repeat"
+
+
+def _validate_span(s: SpanSpec) -> Iterable[str]:
+    if s.kind not in SPAN_KINDS:
+        yield f"kind {s.kind!r} is not one of {', '.join(SPAN_KINDS)}"
+    if not s.component:
+        yield "component is empty"
+    fields_ = [f for _, f, _, _ in string.Formatter().parse(s.name) if f]
+    for fname in fields_:
+        if not s.params.get(fname):
+            yield f"template field {{{fname}}} has no values in params"
+    for extra in set(s.params) - set(fields_):
+        yield f"param {extra!r} is not used in the name"
+    for concrete in s.names():
+        if not _SPAN_NAME_RE.match(concrete):
+            yield f"span name {concrete!r} is not of letters, digits, '_', '.', '-'"
+    for key in s.attributes:
+        if not _ATTR_KEY_RE.match(key):
+            yield f"attribute key {key!r} must be lower-case letters, digits, '_' and '.'"
+
+
+def as_kind(value: str) -> MetricKind:
+    """Narrow a string to :data:`MetricKind` (validation reports a wrong one)."""
+    return cast(MetricKind, value)

@@ -1,0 +1,94 @@
+"""Spans to a local file, one OTLP/JSON ``ExportTraceServiceRequest`` per line.
+
+This is the embedded default: traces can be inspected with no collector (``lukhas-obs traces show``) and the lines are
+the same OTLP/JSON encoding the OpenTelemetry Collector's file exporter writes (ids in hex, enums as integers), so
+any OTLP tooling reads them. The file is rotated at ``max_bytes`` keeping ``backups`` old files, so disk use is bounded.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+_log = logging.getLogger("lukhas_obs")
+_ID_KEYS = ("traceId", "spanId", "parentSpanId")
+
+
+def request_to_otlp_json(message: Any) -> dict[str, Any]:
+    """OTLP/JSON of a protobuf export request: camelCase keys, integer enums, hex trace and span ids."""
+    doc = MessageToDict(message, use_integers_for_enums=True)
+    for resource_spans in doc.get("resourceSpans", ()):
+        for scope_spans in resource_spans.get("scopeSpans", ()):
+            for span in scope_spans.get("spans", ()):
+                _hex_ids(span)
+                for link in span.get("links", ()):
+                    _hex_ids(link)
+    return doc
+
+
+def _hex_ids(obj: dict[str, Any]) -> None:
+    for key in _ID_KEYS:
+        if obj.get(key):
+            obj[key] = base64.b64decode(obj[key]).hex()
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """Append each exported batch as one JSON line; never raise (a write error warns once and fails the batch)."""
+
+    def __init__(self, path: str, *, max_bytes: int = 64 * 1024 * 1024, backups: int = 1) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._lock = threading.Lock()
+        self._warned = False
+        self._closed = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._closed:
+            return SpanExportResult.FAILURE
+        try:
+            line = json.dumps(request_to_otlp_json(encode_spans(spans)), separators=(",", ":"), ensure_ascii=False)
+            with self._lock:
+                directory = os.path.dirname(self.path)
+                if directory:
+                    os.makedirs(directory, exist_ok=True)
+                self._rotate_if_needed(len(line) + 1)
+                with open(self.path, "a", encoding="utf-8") as fh:
+                    fh.write(line + "\n")
+            return SpanExportResult.SUCCESS
+        except Exception as exc:
+            if not self._warned:
+                self._warned = True
+                _log.warning("lukhas_obs: cannot write traces to %s (%s); spans are dropped", self.path, exc)
+            return SpanExportResult.FAILURE
+
+    def _rotate_if_needed(self, incoming: int) -> None:
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            return
+        if size + incoming <= self.max_bytes:
+            return
+        for index in range(self.backups, 0, -1):
+            older = f"{self.path}.{index}"
+            newer = self.path if index == 1 else f"{self.path}.{index - 1}"
+            if os.path.exists(newer):
+                os.replace(newer, older)
+        if self.backups == 0:
+            os.remove(self.path)
+
+    def shutdown(self) -> None:
+        self._closed = True
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

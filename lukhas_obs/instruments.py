@@ -1,0 +1,327 @@
+"""Instrument handles: the one seam through which every measurement passes.
+
+Application code never creates OTel instruments. It asks for a handle by the metric's exposed name::
+
+    search = lukhas_obs.metric("lukhas_memory_search_seconds")
+    search.record(0.012)                       # lane/service labels are added from the configuration
+    failures = lukhas_obs.metric("lukhas_auth_failures_total")
+    failures.add(1, tier="T2", reason="invalid_credentials")
+
+Handles exist before :func:`lukhas_obs.configure` runs and survive re-configuration: each one resolves its OTel
+instrument lazily from the active runtime snapshot and re-resolves when that snapshot changes (configure, shutdown,
+fork). Before configure, after shutdown, and with ``OTEL_SDK_DISABLED=true`` a handle does nothing.
+
+Every method validates cheaply and never raises: bad values are dropped and reported through
+:mod:`lukhas_obs.drops`; enumerated attributes fold unknown values to ``other``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from lukhas_obs import drops
+from lukhas_obs.catalog import FOLD_VALUE, MetricSpec, find_metric
+from lukhas_obs.catalog.spec import AttributeSpec
+
+__all__ = [
+    "CounterHandle",
+    "GaugeHandle",
+    "HistogramHandle",
+    "MetricHandle",
+    "ObservableGaugeHandle",
+    "UpDownCounterHandle",
+    "metric",
+]
+
+#: Longest string attribute value kept; longer values are truncated (label values are not documents).
+MAX_ATTRIBUTE_LENGTH = 256
+
+_AttrValue = str | bool | int | float
+
+
+class _Snapshot:
+    """What handles bind to: the active meter and common label values. Replaced whole, never mutated."""
+
+    __slots__ = ("common", "meter")
+
+    def __init__(self, meter: Meter | None, common: Mapping[str, str]) -> None:
+        self.meter = meter
+        self.common = dict(common)
+
+
+_INACTIVE = _Snapshot(None, {})
+_snapshot: _Snapshot = _INACTIVE
+_handles: dict[str, MetricHandle] = {}
+_handles_lock = threading.Lock()
+
+
+def activate(meter: Meter, common: Mapping[str, str]) -> None:
+    """Bind every handle to ``meter`` (called by the runtime on configure) and create all known instruments now."""
+    global _snapshot
+    _snapshot = _Snapshot(meter, common)
+    from lukhas_obs.catalog import catalogs
+
+    for cat in catalogs():
+        for spec in cat.metrics:
+            metric(spec.exposed)._resolve()
+
+
+def deactivate() -> None:
+    """Unbind every handle (shutdown): recording becomes a no-op until the next configure."""
+    global _snapshot
+    _snapshot = _INACTIVE
+
+
+def metric(exposed: str) -> MetricHandle:
+    """The handle of a registered catalog metric, by its exposed Prometheus name (KeyError lists known names)."""
+    handle = _handles.get(exposed)
+    if handle is None:
+        spec = find_metric(exposed)
+        with _handles_lock:
+            handle = _handles.get(exposed)
+            if handle is None:
+                handle = _handles[exposed] = _HANDLE_TYPES[spec.kind](spec)
+    return handle
+
+
+class MetricHandle:
+    """Common machinery: lazy instrument resolution and attribute validation against the spec."""
+
+    __slots__ = ("_attr_specs", "_base", "_instrument", "_snap", "spec")
+
+    def __init__(self, spec: MetricSpec) -> None:
+        self.spec = spec
+        self._snap: _Snapshot | None = None
+        self._instrument: Any = None
+        self._base: dict[str, _AttrValue] = {}
+        specs: dict[str, AttributeSpec | None] = {key: None for key in spec.common_attributes}  # free-form overrides
+        specs.update({a.key: a for a in spec.attributes})
+        self._attr_specs = specs
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec.exposed}>"
+
+    def _resolve(self) -> Any:
+        snap = _snapshot
+        instrument = None
+        if snap.meter is not None:
+            try:
+                instrument = self._create(snap.meter)
+            except Exception as exc:  # a broken SDK must not break the caller
+                drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
+        self._base = {key: snap.common.get(key, "") for key in self.spec.common_attributes}
+        self._instrument = instrument
+        self._snap = snap
+        return instrument
+
+    def _create(self, meter: Meter) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _value(self, value: object) -> float | int | None:
+        """A finite int/float, or None after reporting why it was dropped."""
+        cls = value.__class__
+        if cls is float:
+            if math.isfinite(value):  # type: ignore[arg-type]
+                return value  # type: ignore[return-value]
+            drops.report(self.spec.exposed, "nan" if value != value else "infinite")
+            return None
+        if cls is int:
+            return value  # type: ignore[return-value]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):  # subclasses, numpy scalars via float()
+            return self._value(float(value))
+        drops.report(self.spec.exposed, "not_a_number", cls.__name__)
+        return None
+
+    def _attributes(self, given: Mapping[str, object]) -> dict[str, _AttrValue]:
+        """Common attributes merged with validated call-time ones."""
+        out = dict(self._base)
+        for key, raw in given.items():
+            if key not in self._attr_specs:
+                drops.report(self.spec.exposed, "unknown_attribute", f"key {key!r}", attribute=True)
+                continue
+            value = _attribute_value(raw)
+            if value is None:
+                drops.report(self.spec.exposed, "invalid_attribute_value", f"key {key!r}", attribute=True)
+                continue
+            spec = self._attr_specs[key]
+            if spec is not None and spec.values is not None:
+                value = str(value)
+                if value not in spec.values:
+                    value = FOLD_VALUE
+            out[key] = value
+        return out
+
+
+def _attribute_value(raw: object) -> _AttrValue | None:
+    cls = raw.__class__
+    if cls is str:
+        return raw if len(raw) <= MAX_ATTRIBUTE_LENGTH else raw[:MAX_ATTRIBUTE_LENGTH]  # type: ignore[index,return-value]
+    if cls is bool or cls is int:
+        return raw  # type: ignore[return-value]
+    if cls is float:
+        return raw if math.isfinite(raw) else None  # type: ignore[arg-type,return-value]
+    if isinstance(raw, str):
+        return _attribute_value(str(raw))
+    return None
+
+
+class CounterHandle(MetricHandle):
+    """A monotonic counter (``*_total``). Negative increments are dropped."""
+
+    __slots__ = ()
+
+    def _create(self, meter: Meter) -> Any:
+        s = self.spec
+        return meter.create_counter(s.otel_name, unit=s.unit, description=s.description)
+
+    def add(self, amount: float = 1, /, **attributes: object) -> None:
+        """Add ``amount`` (>= 0) to the series selected by ``attributes``."""
+        try:
+            if self._snap is not _snapshot:
+                self._resolve()
+            instrument = self._instrument
+            if instrument is None:
+                return
+            value = self._value(amount)
+            if value is None:
+                return
+            if value < 0:
+                drops.report(self.spec.exposed, "negative_increment")
+                return
+            instrument.add(value, self._attributes(attributes) if attributes else self._base)
+        except Exception as exc:
+            drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
+
+
+class UpDownCounterHandle(MetricHandle):
+    """A counter that may go down (exposed as a Prometheus gauge)."""
+
+    __slots__ = ()
+
+    def _create(self, meter: Meter) -> Any:
+        s = self.spec
+        return meter.create_up_down_counter(s.otel_name, unit=s.unit, description=s.description)
+
+    def add(self, amount: float, /, **attributes: object) -> None:
+        """Add ``amount`` (any sign) to the series selected by ``attributes``."""
+        try:
+            if self._snap is not _snapshot:
+                self._resolve()
+            instrument = self._instrument
+            if instrument is None:
+                return
+            value = self._value(amount)
+            if value is None:
+                return
+            instrument.add(value, self._attributes(attributes) if attributes else self._base)
+        except Exception as exc:
+            drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
+
+
+class HistogramHandle(MetricHandle):
+    """A histogram with the catalog's explicit bucket boundaries."""
+
+    __slots__ = ()
+
+    def _create(self, meter: Meter) -> Any:
+        s = self.spec
+        return meter.create_histogram(
+            s.otel_name,
+            unit=s.unit,
+            description=s.description,
+            explicit_bucket_boundaries_advisory=list(s.buckets or ()),
+        )
+
+    def record(self, value: float, /, **attributes: object) -> None:
+        """Record one observation (e.g. a latency in the spec's unit)."""
+        try:
+            if self._snap is not _snapshot:
+                self._resolve()
+            instrument = self._instrument
+            if instrument is None:
+                return
+            checked = self._value(value)
+            if checked is None:
+                return
+            instrument.record(checked, self._attributes(attributes) if attributes else self._base)
+        except Exception as exc:
+            drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
+
+
+class GaugeHandle(MetricHandle):
+    """A synchronous gauge: the last value set wins."""
+
+    __slots__ = ()
+
+    def _create(self, meter: Meter) -> Any:
+        s = self.spec
+        return meter.create_gauge(s.otel_name, unit=s.unit, description=s.description)
+
+    def set(self, value: float, /, **attributes: object) -> None:
+        """Set the current value of the series selected by ``attributes``."""
+        try:
+            if self._snap is not _snapshot:
+                self._resolve()
+            instrument = self._instrument
+            if instrument is None:
+                return
+            checked = self._value(value)
+            if checked is None:
+                return
+            instrument.set(checked, self._attributes(attributes) if attributes else self._base)
+        except Exception as exc:
+            drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
+
+
+ObservationSource = Callable[[], "float | Iterable[tuple[float, Mapping[str, object]]]"]
+
+
+class ObservableGaugeHandle(MetricHandle):
+    """A gauge read at collection time from callbacks registered with :meth:`observe`."""
+
+    __slots__ = ("_callbacks",)
+
+    def __init__(self, spec: MetricSpec) -> None:
+        super().__init__(spec)
+        self._callbacks: list[ObservationSource] = []
+
+    def _create(self, meter: Meter) -> Any:
+        s = self.spec
+        return meter.create_observable_gauge(
+            s.otel_name, callbacks=[self._collect], unit=s.unit, description=s.description
+        )
+
+    def observe(self, source: ObservationSource) -> ObservationSource:
+        """Register ``source``: it returns a number, or ``(value, attributes)`` pairs. Usable as a decorator."""
+        self._callbacks.append(source)
+        if self._snap is not _snapshot:
+            self._resolve()
+        return source
+
+    def _collect(self, options: CallbackOptions) -> Iterable[Observation]:
+        out: list[Observation] = []
+        for source in list(self._callbacks):
+            try:
+                result = source()
+                pairs = [(result, {})] if isinstance(result, (int, float)) else result
+                for value, attributes in pairs:
+                    checked = self._value(value)
+                    if checked is not None:
+                        out.append(Observation(checked, self._attributes(attributes) if attributes else self._base))
+            except Exception as exc:
+                drops.report(self.spec.exposed, "callback_error", type(exc).__name__)
+        return out
+
+
+_HANDLE_TYPES: dict[str, type[MetricHandle]] = {
+    "counter": CounterHandle,
+    "updown_counter": UpDownCounterHandle,
+    "histogram": HistogramHandle,
+    "gauge": GaugeHandle,
+    "observable_gauge": ObservableGaugeHandle,
+}

@@ -1,0 +1,49 @@
+"""The OTel Resource shared by the MeterProvider and the TracerProvider.
+
+Built from resolved settings only: ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` were already folded in by
+:mod:`lukhas_obs.settings` under the documented precedence, so the SDK's own environment detector is not run again.
+Process and host facts are added, except the command line, which can carry secrets passed as arguments.
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+
+from opentelemetry.sdk.resources import OsResourceDetector, ProcessResourceDetector, Resource
+from opentelemetry.sdk.version import __version__ as otel_sdk_version
+
+from lukhas_obs._version import __version__
+from lukhas_obs.settings import Settings
+
+#: Process attributes never collected: they can contain passwords or tokens given on the command line.
+_UNSAFE_PROCESS_KEYS = frozenset({"process.command", "process.command_line", "process.command_args"})
+
+
+def build_resource(settings: Settings) -> Resource:
+    """Resource with service identity, ``lukhas.lane``, SDK/distro facts, process and host attributes."""
+    sdk = Resource(
+        {
+            "telemetry.sdk.language": "python",
+            "telemetry.sdk.name": "opentelemetry",
+            "telemetry.sdk.version": otel_sdk_version,
+            "telemetry.distro.name": "lukhas-obs",
+            "telemetry.distro.version": __version__,
+        }
+    )
+    detected: dict[str, object] = {"host.name": socket.gethostname(), "host.arch": platform.machine()}
+    for detector in (ProcessResourceDetector(), OsResourceDetector()):
+        try:
+            attrs = detector.detect().attributes
+        except Exception:  # a detector failing must not stop configuration
+            continue
+        detected.update({k: v for k, v in attrs.items() if k not in _UNSAFE_PROCESS_KEYS})
+    identity = {
+        **dict(settings.resource_attributes),
+        "service.name": settings.service,
+        "service.version": settings.version,
+        "service.namespace": settings.namespace,
+        "deployment.environment.name": settings.environment,
+        "lukhas.lane": settings.lane,
+    }
+    return sdk.merge(Resource(detected)).merge(Resource(identity))  # type: ignore[arg-type]

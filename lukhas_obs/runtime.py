@@ -1,0 +1,229 @@
+"""``configure()``, ``shutdown()``, ``force_flush()``: build and tear down the providers of one configuration.
+
+One call builds a MeterProvider (Prometheus reader, optional OTLP periodic reader) and a TracerProvider (file, console
+and/or OTLP exporters) sharing one Resource, starts the ``/metrics`` server, binds every catalog handle and registers
+a bounded shutdown at exit.
+
+Idempotence: calling ``configure()`` again with settings that resolve equal returns the same :class:`Telemetry`.
+With different settings it raises :class:`~lukhas_obs.errors.AlreadyConfiguredError` naming what differs, unless
+``reconfigure=True``, in which case the old configuration is shut down (bounded) and a new one built in full. A
+configuration is never half-applied.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from prometheus_client import CollectorRegistry
+
+from lukhas_obs import drops, instruments, tracing
+from lukhas_obs._version import __version__
+from lukhas_obs.errors import AlreadyConfiguredError
+from lukhas_obs.exporters import otlp
+from lukhas_obs.exporters.jsonl import JsonLinesSpanExporter
+from lukhas_obs.exporters.prometheus import MetricsServer, build_reader, endpoint_app
+from lukhas_obs.resource import build_resource
+from lukhas_obs.settings import Settings, resolve_settings
+
+_log = logging.getLogger("lukhas_obs")
+
+#: Instrumentation scope of every catalog instrument.
+METER_SCOPE = "lukhas_obs"
+
+
+class Telemetry:
+    """The handle :func:`configure` returns: the providers of one configuration and how to stop them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        resource: Resource | None,
+        meter_provider: MeterProvider | None,
+        tracer_provider: TracerProvider | None,
+        registry: CollectorRegistry | None,
+        metrics_server: MetricsServer | None,
+    ) -> None:
+        self.settings = settings
+        self.resource = resource
+        self.meter_provider = meter_provider
+        self.tracer_provider = tracer_provider
+        self.registry = registry
+        self.metrics_server = metrics_server
+        self._stopped = False
+
+    def __repr__(self) -> str:
+        state = "disabled" if self.disabled else ("stopped" if self._stopped else "active")
+        return f"<Telemetry {self.settings.service}/{self.settings.lane} {state} metrics={self.metrics_url}>"
+
+    @property
+    def disabled(self) -> bool:
+        """True when ``OTEL_SDK_DISABLED=true`` (or ``disabled=True``): everything is a no-op."""
+        return self.settings.disabled
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where ``/metrics`` is served, or None when the server is off (or could not bind)."""
+        return self.metrics_server.url if self.metrics_server else None
+
+    def force_flush(self, timeout: float | None = None) -> bool:
+        """Export pending spans and metrics now; returns False if that did not finish within ``timeout`` seconds."""
+        if self._stopped or self.disabled:
+            return True
+        limit = self.settings.shutdown_timeout_s if timeout is None else timeout
+        millis = int(limit * 1000)
+        steps: list[Callable[[], Any]] = []
+        if self.tracer_provider is not None:
+            steps.append(lambda: self.tracer_provider.force_flush(millis))  # type: ignore[union-attr]
+        if self.meter_provider is not None:
+            steps.append(lambda: self.meter_provider.force_flush(millis))  # type: ignore[union-attr]
+        return _bounded("force_flush", steps, limit)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush and stop everything within ``timeout`` seconds (default ``shutdown_timeout``); never hangs.
+
+        Returns False when exporters did not finish in time (their pending data is abandoned, with a warning).
+        """
+        global _active
+        with _lock:
+            if self._stopped:
+                return True
+            self._stopped = True
+            if _active is self:
+                instruments.deactivate()
+                tracing.activate(None)
+                _active = None
+        if self.disabled:
+            return True
+        limit = self.settings.shutdown_timeout_s if timeout is None else timeout
+        if self.metrics_server is not None:
+            self.metrics_server.stop(timeout=min(2.0, limit))
+        steps: list[Callable[[], Any]] = []
+        if self.tracer_provider is not None:
+            steps.append(self.tracer_provider.shutdown)
+        if self.meter_provider is not None:
+            steps.append(lambda: self.meter_provider.shutdown(timeout_millis=limit * 1000))  # type: ignore[union-attr]
+        return _bounded("shutdown", steps, limit)
+
+
+def _bounded(what: str, steps: list[Callable[[], Any]], timeout: float) -> bool:
+    """Run ``steps`` in a daemon thread and wait at most ``timeout`` seconds: exporters may block on a dead peer."""
+    done = threading.Event()
+
+    def run() -> None:
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:
+                _log.warning("lukhas_obs: %s step failed: %s", what, exc)
+        done.set()
+
+    threading.Thread(target=run, name=f"lukhas-obs-{what}", daemon=True).start()
+    if done.wait(timeout):
+        return True
+    _log.warning("lukhas_obs: %s did not finish within %.1fs; pending telemetry is abandoned", what, timeout)
+    return False
+
+
+_lock = threading.RLock()
+_active: Telemetry | None = None
+_atexit_registered = False
+
+
+def active() -> Telemetry | None:
+    """The active configuration, or None."""
+    return _active
+
+
+def active_registry() -> CollectorRegistry | None:
+    """The Prometheus registry of the active configuration (for the mountable WSGI/ASGI apps)."""
+    current = _active
+    return current.registry if current is not None else None
+
+
+def configure(*, reconfigure: bool = False, **options: Any) -> Telemetry:
+    """Configure lukhas-obs once for this process. See :func:`lukhas_obs.configure` for the options."""
+    global _active
+    settings = resolve_settings(**options)
+    with _lock:
+        current = _active
+        if current is not None:
+            if current.settings == settings:
+                return current
+            if not reconfigure:
+                raise AlreadyConfiguredError(settings.differences(current.settings))
+            current.shutdown()
+        telemetry = _build(settings)
+        _active = telemetry
+        drops.reset_warnings()
+        if not settings.disabled:
+            instruments.activate(telemetry.meter_provider.get_meter(METER_SCOPE, __version__), settings.common_attributes)  # type: ignore[union-attr]
+            tracing.activate(telemetry.tracer_provider)
+            tracing.install_global()
+        _register_atexit()
+        return telemetry
+
+
+def _build(settings: Settings) -> Telemetry:
+    if settings.disabled:
+        return Telemetry(settings, None, None, None, None, None)
+    resource = build_resource(settings)
+
+    readers: list[MetricReader] = []
+    registry: CollectorRegistry | None = None
+    if "prometheus" in settings.metrics_exporters:
+        reader, registry = build_reader(scope_labels=settings.scope_labels)
+        readers.append(reader)
+    if settings.otlp_metrics is not None:
+        readers.append(
+            PeriodicExportingMetricReader(
+                otlp.metric_exporter(settings.otlp_metrics),
+                export_interval_millis=settings.metric_export_interval_s * 1000,
+                export_timeout_millis=settings.otlp_metrics.timeout_s * 1000,
+            )
+        )
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    for name in settings.traces_exporters:
+        if name == "file":
+            exporter: Any = JsonLinesSpanExporter(settings.traces_file)
+            processor = BatchSpanProcessor(exporter, schedule_delay_millis=1000)
+        elif name == "console":
+            processor = BatchSpanProcessor(ConsoleSpanExporter(), schedule_delay_millis=1000)
+        else:  # otlp
+            assert settings.otlp_traces is not None
+            processor = BatchSpanProcessor(otlp.span_exporter(settings.otlp_traces))
+        tracer_provider.add_span_processor(processor)
+
+    server = None
+    if registry is not None and settings.serve_metrics:
+        server = MetricsServer.start(settings.prometheus_host, settings.prometheus_port, endpoint_app(active_registry))
+    return Telemetry(settings, resource, meter_provider, tracer_provider, registry, server)
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Shut down the active configuration (bounded); a no-op when there is none."""
+    current = _active
+    return current.shutdown(timeout) if current is not None else True
+
+
+def force_flush(timeout: float | None = None) -> bool:
+    """Flush the active configuration (bounded); True when there is none."""
+    current = _active
+    return current.force_flush(timeout) if current is not None else True
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(shutdown)
+        _atexit_registered = True

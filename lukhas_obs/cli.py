@@ -15,9 +15,7 @@ from collections.abc import Sequence
 from lukhas_obs.errors import CatalogError, ConfigurationError
 
 #: Modules whose ``register_cli(subparsers)`` adds a subcommand.
-COMMAND_MODULES: tuple[str, ...] = (
-    "lukhas_obs.demo",
-)
+COMMAND_MODULES: tuple[str, ...] = ("lukhas_obs.demo",)
 
 
 def build_parser() -> argparse.ArgumentParser:

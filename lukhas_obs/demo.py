@@ -104,7 +104,9 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stderr) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     settings = telemetry.settings
     traces_to = (
-        settings.otlp_traces.endpoint if settings.otlp_traces else settings.traces_file
+        settings.otlp_traces.endpoint
+        if settings.otlp_traces
+        else settings.traces_file
         if "file" in settings.traces_exporters
         else ", ".join(settings.traces_exporters) or "nowhere"
     )

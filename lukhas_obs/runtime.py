@@ -165,7 +165,8 @@ def configure(*, reconfigure: bool = False, **options: Any) -> Telemetry:
         _active = telemetry
         drops.reset_warnings()
         if not settings.disabled:
-            instruments.activate(telemetry.meter_provider.get_meter(METER_SCOPE, __version__), settings.common_attributes)  # type: ignore[union-attr]
+            meter = telemetry.meter_provider.get_meter(METER_SCOPE, __version__)  # type: ignore[union-attr]
+            instruments.activate(meter, settings.common_attributes)
             tracing.activate(telemetry.tracer_provider)
             tracing.install_global()
         _register_atexit()

@@ -1,8 +1,8 @@
 """How an OTel instrument (name, unit, kind) becomes a Prometheus metric name.
 
 The rules are the OTel Prometheus exporter's own (its ``sanitize_full_name`` and ``map_unit``) followed by
-prometheus_client's family rules (a counter's ``_total`` is stripped and re-added; the unit suffix is appended unless the
-name already ends with it). Validating the catalog with the exporter's functions means a catalog that loads is a
+prometheus_client's family rules (a counter's ``_total`` is stripped and re-added; the unit suffix is appended unless
+the name already ends with it). Validating the catalog with the exporter's functions means a catalog that loads is a
 catalog whose ``/metrics`` names are exactly the declared ones — the end-to-end scrape test checks that claim.
 """
 

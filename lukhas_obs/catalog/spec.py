@@ -219,7 +219,7 @@ def _validate_metric(m: MetricSpec) -> Iterable[str]:
             yield "a histogram needs bucket boundaries"
         elif any(not isinstance(b, (int, float)) or not math.isfinite(b) for b in m.buckets):
             yield "bucket boundaries must be finite numbers"
-        elif any(b >= c for b, c in zip(m.buckets, m.buckets[1:])):
+        elif any(b >= c for b, c in zip(m.buckets, m.buckets[1:], strict=False)):
             yield f"bucket boundaries {list(m.buckets)} are not strictly increasing"
     elif m.buckets is not None:
         yield f"only histograms take buckets, not a {m.kind}"

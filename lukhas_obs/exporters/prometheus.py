@@ -83,7 +83,7 @@ def endpoint_app(registry_source: RegistrySource) -> Callable[..., Iterable[byte
 class _QuietHandler(WSGIRequestHandler):
     """No access log on stderr: scrapes every few seconds would drown the host's own output."""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -104,8 +105,10 @@ class Telemetry:
         if self.disabled:
             return True
         limit = self.settings.shutdown_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + limit
         if self.metrics_server is not None:
-            self.metrics_server.stop(timeout=min(2.0, limit))
+            self.metrics_server.stop(timeout=min(2.0, limit / 2))
+        limit = max(0.1, deadline - time.monotonic())
         steps: list[Callable[[], Any]] = []
         if self.tracer_provider is not None:
             steps.append(self.tracer_provider.shutdown)

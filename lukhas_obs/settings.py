@@ -273,21 +273,6 @@ def _resolve_otlp(
         raw, src = env.get(f"OTEL_EXPORTER_OTLP_{sig}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
         protocol = _protocol(raw, "otlp_protocol", src) if raw is not None else "http/protobuf"
 
-    if endpoint_arg is not None:
-        base = _endpoint(endpoint_arg, "otlp_endpoint", "otlp_endpoint")
-        endpoint = _signal_url(base, signal, protocol)
-    else:
-        raw, src = env.get(f"OTEL_EXPORTER_OTLP_{sig}_ENDPOINT")
-        if raw is not None:
-            endpoint = _endpoint(raw, "otlp_endpoint", src)  # per-signal URLs are used as given (OTel spec)
-        else:
-            raw, src = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-            if raw is None and not force:
-                return None
-            default = "http://localhost:4317" if protocol == "grpc" else "http://localhost:4318"
-            base = _endpoint(raw, "otlp_endpoint", src) if raw is not None else default
-            endpoint = _signal_url(base, signal, protocol)
-
     if headers_arg is not None:
         headers = _headers(headers_arg, "otlp_headers", "otlp_headers")
     else:
@@ -310,6 +295,21 @@ def _resolve_otlp(
         if raw.lower() not in COMPRESSIONS:
             raise ConfigurationError("otlp_compression", raw, "one of: " + ", ".join(COMPRESSIONS), src)
         compression = raw.lower()
+
+    if endpoint_arg is not None:
+        base = _endpoint(endpoint_arg, "otlp_endpoint", "otlp_endpoint")
+        endpoint = _signal_url(base, signal, protocol)
+    else:
+        raw, src = env.get(f"OTEL_EXPORTER_OTLP_{sig}_ENDPOINT")
+        if raw is not None:
+            endpoint = _endpoint(raw, "otlp_endpoint", src)  # per-signal URLs are used as given (OTel spec)
+        else:
+            raw, src = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+            if raw is None and not force:
+                return None
+            default = "http://localhost:4317" if protocol == "grpc" else "http://localhost:4318"
+            base = _endpoint(raw, "otlp_endpoint", src) if raw is not None else default
+            endpoint = _signal_url(base, signal, protocol)
 
     return OtlpSettings(
         signal=signal,

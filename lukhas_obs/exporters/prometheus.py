@@ -121,7 +121,9 @@ class MetricsServer:
                 exc.strerror or exc,
             )
             return None
-        thread = threading.Thread(target=server.serve_forever, name="lukhas-obs-metrics", daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="lukhas-obs-metrics", daemon=True
+        )
         thread.start()
         return cls(server, thread)
 

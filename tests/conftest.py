@@ -1,0 +1,42 @@
+"""Shared fixtures: an isolated environment and a clean lukhas-obs runtime for every test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+import lukhas_obs
+
+_ENV_PREFIXES = ("LUKHAS_", "OTEL_")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch):
+    """No LUKHAS_*/OTEL_* variable from the machine leaks into a test; the runtime is shut down afterwards."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    lukhas_obs.shutdown(timeout=5)
+    yield
+    lukhas_obs.shutdown(timeout=5)
+
+
+@pytest.fixture
+def configured(tmp_path):
+    """A configuration with /metrics on a free loopback port and traces to a temp file."""
+    telemetry = lukhas_obs.configure(prometheus_port=0, traces_file=tmp_path / "traces.jsonl")
+    yield telemetry
+    telemetry.shutdown(timeout=5)
+
+
+def require_tool(name: str) -> str:
+    """Path of a real tool the test needs. Skips only outside CI; under CI a missing tool fails the test."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is required in CI (scripts/test.sh installs it with apt-get)")
+    pytest.skip(f"{name} is not installed (run scripts/test.sh, which installs it)")
+    raise AssertionError("unreachable")

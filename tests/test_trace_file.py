@@ -21,9 +21,10 @@ def test_spans_land_in_the_file_as_otlp_json_with_hex_ids(tmp_path):
     path = tmp_path / "traces.jsonl"
     lukhas_obs.configure(prometheus_port=0, traces_file=path, lane="prod")
     tracer = lukhas_obs.get_tracer()
-    with tracer.start_as_current_span("memory.add_event") as parent:
-        with tracer.start_as_current_span("memory.query", attributes={"k": 5}):
-            pass
+    with tracer.start_as_current_span("memory.add_event") as parent, tracer.start_as_current_span(
+        "memory.query", attributes={"k": 5}
+    ):
+        pass
     assert lukhas_obs.force_flush(timeout=5)
     spans = [
         (rs["resource"], span)

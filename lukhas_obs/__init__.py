@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from lukhas_obs import runtime
+from lukhas_obs import flows, propagation, runtime
 from lukhas_obs._version import __version__
 from lukhas_obs.catalog import Catalog, MetricSpec, SpanSpec, catalogs, load_catalog, register, register_yaml
 from lukhas_obs.errors import AlreadyConfiguredError, CatalogError, ConfigurationError
@@ -33,6 +33,7 @@ from lukhas_obs.instruments import (
 )
 from lukhas_obs.runtime import Telemetry, force_flush, shutdown
 from lukhas_obs.settings import Settings, resolve_settings
+from lukhas_obs.spans import span, timed
 from lukhas_obs.tracing import get_tracer
 
 __all__ = [
@@ -54,16 +55,20 @@ __all__ = [
     "active",
     "catalogs",
     "configure",
+    "flows",
     "force_flush",
     "get_tracer",
     "load_catalog",
     "metric",
     "metrics_asgi_app",
     "metrics_wsgi_app",
+    "propagation",
     "register",
     "register_yaml",
     "resolve_settings",
     "shutdown",
+    "span",
+    "timed",
 ]
 
 
@@ -89,6 +94,14 @@ def configure(
     otlp_timeout: float | None = None,
     metric_export_interval: float | None = None,
     shutdown_timeout: float | None = None,
+    cardinality_limit: int | None = None,
+    cardinality_limits: Mapping[str, int] | None = None,
+    scrub_patterns: Sequence[str] | None = None,
+    scrub_allow: Sequence[str] | None = None,
+    metrics_bearer_token: str | None = None,
+    metrics_basic_auth: str | tuple[str, str] | None = None,
+    metrics_tls_cert: str | os.PathLike[str] | None = None,
+    metrics_tls_key: str | os.PathLike[str] | None = None,
     reconfigure: bool = False,
 ) -> Telemetry:
     """Configure metrics and traces for this process; safe to call more than once.
@@ -104,6 +117,12 @@ def configure(
       collector. Without an endpoint, traces go to ``traces_file`` (OTLP/JSON lines).
     - ``traces_exporter``: any of ``file``, ``console``, ``otlp``, or ``none``; ``metrics_exporter``: ``prometheus``,
       ``otlp``, or ``none``.
+    - ``cardinality_limit`` (1000) / ``cardinality_limits`` (per metric): distinct attribute sets admitted per metric;
+      past it new sets are dropped, warned about once and counted.
+    - ``scrub_patterns`` / ``scrub_allow``: extra secret patterns (regular expressions) and attribute names never
+      scrubbed; see :mod:`lukhas_obs.scrubbing`.
+    - ``metrics_bearer_token`` / ``metrics_basic_auth`` (``"user:password"``) / ``metrics_tls_cert`` +
+      ``metrics_tls_key``: protect the built-in ``/metrics`` server.
 
     Returns the same :class:`Telemetry` when the resolved settings are unchanged. Different settings raise
     :class:`AlreadyConfiguredError` unless ``reconfigure=True``. Invalid values raise :class:`ConfigurationError`

@@ -15,7 +15,11 @@ from collections.abc import Sequence
 from lukhas_obs.errors import CatalogError, ConfigurationError
 
 #: Modules whose ``register_cli(subparsers)`` adds a subcommand.
-COMMAND_MODULES: tuple[str, ...] = ("lukhas_obs.demo",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "lukhas_obs.demo",
+    "lukhas_obs.generate",
+    "lukhas_obs.traces",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return int(args.handler(args) or 0)
-    except (ConfigurationError, CatalogError, ValueError) as exc:
+    except (ConfigurationError, CatalogError, ValueError, ImportError) as exc:
         print(f"lukhas-obs: error: {exc}", file=sys.stderr)
         return 2
 

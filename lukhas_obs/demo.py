@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import random
 import signal
 import sys
 import threading
@@ -19,11 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
 import lukhas_obs
-from lukhas_obs.catalog import builtin
 
 #: ``--system`` name → ``module:attribute`` of a workload factory. Later systems add themselves here.
 WORKLOADS: dict[str, str] = {
-    "lukhas_core": "lukhas_obs.demo:SyntheticWorkload",
+    "lukhas_core": "lukhas_obs_examples.lukhas_core.workload:LukhasCoreWorkload",
 }
 
 
@@ -33,37 +31,6 @@ class Workload(Protocol):
     def step(self, iteration: int) -> None: ...
 
     def summary(self) -> dict[str, Any]: ...
-
-
-class SyntheticWorkload:
-    """Records plausible values into every metric of the ``lukhas_core`` catalog, inside its span families."""
-
-    def __init__(self, seed: int | None = None) -> None:
-        self.catalog = builtin("lukhas_core")
-        self.random = random.Random(seed)
-        self.tracer = lukhas_obs.get_tracer("lukhas_obs.demo")
-        self.recorded = 0
-
-    def step(self, iteration: int) -> None:
-        rnd = self.random
-        for family in self.catalog.spans:
-            name = rnd.choice(family.names())
-            with self.tracer.start_as_current_span(name, attributes={"component": family.component}):
-                time.sleep(rnd.uniform(0.0002, 0.002))
-        for spec in self.catalog.metrics:
-            handle = lukhas_obs.metric(spec.exposed)
-            attrs = {a.key: rnd.choice(a.values) for a in spec.attributes if a.values}
-            if spec.kind == "histogram":
-                top = (spec.buckets or (1.0,))[-1]
-                handle.record(min(rnd.lognormvariate(-5.0, 1.0), top * 1.5), **attrs)  # type: ignore[attr-defined]
-            elif spec.kind == "counter":
-                handle.add(rnd.choice((0, 1, 1, 2)), **attrs)  # type: ignore[attr-defined]
-            elif spec.kind == "gauge":
-                handle.set(rnd.random(), **attrs)  # type: ignore[attr-defined]
-            self.recorded += 1
-
-    def summary(self) -> dict[str, Any]:
-        return {"measurements": self.recorded}
 
 
 def load_workload(system: str) -> Workload:

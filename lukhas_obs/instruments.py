@@ -12,7 +12,10 @@ instrument lazily from the active runtime snapshot and re-resolves when that sna
 fork). Before configure, after shutdown, and with ``OTEL_SDK_DISABLED=true`` a handle does nothing.
 
 Every method validates cheaply and never raises: bad values are dropped and reported through
-:mod:`lukhas_obs.drops`; enumerated attributes fold unknown values to ``other``.
+:mod:`lukhas_obs.drops`; enumerated attributes fold unknown values to ``other``; free-form string values pass the
+scrubber. Each handle admits at most ``cardinality_limit`` distinct attribute sets: past it, measurements with a new
+set are dropped, warned about once and counted (``reason="cardinality_limit"``) instead of the SDK's silent overflow.
+Validated attribute sets are memoised, so a repeated call skips validation and scrubbing entirely.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from lukhas_obs import drops
 from lukhas_obs.catalog import FOLD_VALUE, MetricSpec, find_metric
 from lukhas_obs.catalog.spec import AttributeSpec
+from lukhas_obs.scrubbing import Scrubber
 
 __all__ = [
     "CounterHandle",
@@ -40,18 +44,35 @@ __all__ = [
 
 #: Longest string attribute value kept; longer values are truncated (label values are not documents).
 MAX_ATTRIBUTE_LENGTH = 256
+#: Distinct attribute sets per metric when the configuration does not say otherwise.
+DEFAULT_CARDINALITY_LIMIT = 1000
+#: The memo of raw call attributes holds at most this many entries per distinct admitted set.
+_MEMO_FACTOR = 4
 
 _AttrValue = str | bool | int | float
 
 
 class _Snapshot:
-    """What handles bind to: the active meter and common label values. Replaced whole, never mutated."""
+    """What handles bind to: the active meter, common label values, scrubber and limits. Replaced whole."""
 
-    __slots__ = ("common", "meter")
+    __slots__ = ("cardinality_limit", "cardinality_limits", "common", "meter", "scrubber")
 
-    def __init__(self, meter: Meter | None, common: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        meter: Meter | None,
+        common: Mapping[str, str],
+        scrubber: Scrubber | None = None,
+        cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
+        cardinality_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.meter = meter
         self.common = dict(common)
+        self.scrubber = scrubber or Scrubber()
+        self.cardinality_limit = cardinality_limit
+        self.cardinality_limits = dict(cardinality_limits or {})
+
+    def limit_for(self, exposed: str) -> int:
+        return self.cardinality_limits.get(exposed, self.cardinality_limit)
 
 
 _INACTIVE = _Snapshot(None, {})
@@ -60,10 +81,17 @@ _handles: dict[str, MetricHandle] = {}
 _handles_lock = threading.Lock()
 
 
-def activate(meter: Meter, common: Mapping[str, str]) -> None:
+def activate(
+    meter: Meter,
+    common: Mapping[str, str],
+    *,
+    scrubber: Scrubber | None = None,
+    cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
+    cardinality_limits: Mapping[str, int] | None = None,
+) -> None:
     """Bind every handle to ``meter`` (called by the runtime on configure) and create all known instruments now."""
     global _snapshot
-    _snapshot = _Snapshot(meter, common)
+    _snapshot = _Snapshot(meter, common, scrubber, cardinality_limit, cardinality_limits)
     from lukhas_obs.catalog import catalogs
 
     for cat in catalogs():
@@ -92,13 +120,16 @@ def metric(exposed: str) -> MetricHandle:
 class MetricHandle:
     """Common machinery: lazy instrument resolution and attribute validation against the spec."""
 
-    __slots__ = ("_attr_specs", "_base", "_instrument", "_snap", "spec")
+    __slots__ = ("_attr_specs", "_base", "_instrument", "_limit", "_memo", "_sets", "_snap", "spec")
 
     def __init__(self, spec: MetricSpec) -> None:
         self.spec = spec
         self._snap: _Snapshot | None = None
         self._instrument: Any = None
         self._base: dict[str, _AttrValue] = {}
+        self._sets: dict[frozenset[tuple[str, _AttrValue]], dict[str, _AttrValue]] = {}
+        self._memo: dict[frozenset[tuple[str, object]], dict[str, _AttrValue]] = {}
+        self._limit = DEFAULT_CARDINALITY_LIMIT
         specs: dict[str, AttributeSpec | None] = {key: None for key in spec.common_attributes}  # free-form overrides
         specs.update({a.key: a for a in spec.attributes})
         self._attr_specs = specs
@@ -115,6 +146,9 @@ class MetricHandle:
             except Exception as exc:  # a broken SDK must not break the caller
                 drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
         self._base = {key: snap.common.get(key, "") for key in self.spec.common_attributes}
+        self._sets = {}
+        self._memo = {}
+        self._limit = snap.limit_for(self.spec.exposed)
         self._instrument = instrument
         self._snap = snap
         return instrument
@@ -137,9 +171,30 @@ class MetricHandle:
         drops.report(self.spec.exposed, "not_a_number", cls.__name__)
         return None
 
-    def _attributes(self, given: Mapping[str, object]) -> dict[str, _AttrValue]:
-        """Common attributes merged with validated call-time ones."""
+    def _attributes(self, given: Mapping[str, object]) -> dict[str, _AttrValue] | None:
+        """Common attributes merged with validated call-time ones; None when the cardinality limit refuses them."""
+        try:
+            raw_key: frozenset[tuple[str, object]] | None = frozenset(given.items())
+            memo = self._memo.get(raw_key)  # type: ignore[arg-type]
+            if memo is not None:
+                return memo
+        except TypeError:  # an unhashable value (dict, list): validation below drops it
+            raw_key = None
+        attrs = self._validated(given)
+        set_key = frozenset(attrs.items())
+        admitted = self._sets.get(set_key)
+        if admitted is None:
+            if len(self._sets) >= self._limit:
+                drops.report(self.spec.exposed, "cardinality_limit", f"limit {self._limit} attribute sets")
+                return None
+            admitted = self._sets[set_key] = attrs
+        if raw_key is not None and len(self._memo) < self._limit * _MEMO_FACTOR:
+            self._memo[raw_key] = admitted
+        return admitted
+
+    def _validated(self, given: Mapping[str, object]) -> dict[str, _AttrValue]:
         out = dict(self._base)
+        scrubber = self._snap.scrubber if self._snap is not None else _INACTIVE.scrubber
         for key, raw in given.items():
             if key not in self._attr_specs:
                 drops.report(self.spec.exposed, "unknown_attribute", f"key {key!r}", attribute=True)
@@ -153,6 +208,8 @@ class MetricHandle:
                 value = str(value)
                 if value not in spec.values:
                     value = FOLD_VALUE
+            elif isinstance(value, str):
+                value = scrubber.scrub_value(key, value)
             out[key] = value
         return out
 
@@ -193,7 +250,9 @@ class CounterHandle(MetricHandle):
             if value < 0:
                 drops.report(self.spec.exposed, "negative_increment")
                 return
-            instrument.add(value, self._attributes(attributes) if attributes else self._base)
+            attrs = self._attributes(attributes) if attributes else self._base
+            if attrs is not None:
+                instrument.add(value, attrs)
         except Exception as exc:
             drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
 
@@ -218,7 +277,9 @@ class UpDownCounterHandle(MetricHandle):
             value = self._value(amount)
             if value is None:
                 return
-            instrument.add(value, self._attributes(attributes) if attributes else self._base)
+            attrs = self._attributes(attributes) if attributes else self._base
+            if attrs is not None:
+                instrument.add(value, attrs)
         except Exception as exc:
             drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
 
@@ -248,7 +309,9 @@ class HistogramHandle(MetricHandle):
             checked = self._value(value)
             if checked is None:
                 return
-            instrument.record(checked, self._attributes(attributes) if attributes else self._base)
+            attrs = self._attributes(attributes) if attributes else self._base
+            if attrs is not None:
+                instrument.record(checked, attrs)
         except Exception as exc:
             drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
 
@@ -273,7 +336,9 @@ class GaugeHandle(MetricHandle):
             checked = self._value(value)
             if checked is None:
                 return
-            instrument.set(checked, self._attributes(attributes) if attributes else self._base)
+            attrs = self._attributes(attributes) if attributes else self._base
+            if attrs is not None:
+                instrument.set(checked, attrs)
         except Exception as exc:
             drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
 
@@ -311,8 +376,9 @@ class ObservableGaugeHandle(MetricHandle):
                 pairs = [(result, {})] if isinstance(result, (int, float)) else result
                 for value, attributes in pairs:
                     checked = self._value(value)
-                    if checked is not None:
-                        out.append(Observation(checked, self._attributes(attributes) if attributes else self._base))
+                    attrs = self._attributes(attributes) if attributes else self._base
+                    if checked is not None and attrs is not None:
+                        out.append(Observation(checked, attrs))
             except Exception as exc:
                 drops.report(self.spec.exposed, "callback_error", type(exc).__name__)
         return out

@@ -14,14 +14,19 @@ from opentelemetry.sdk.resources import OsResourceDetector, ProcessResourceDetec
 from opentelemetry.sdk.version import __version__ as otel_sdk_version
 
 from lukhas_obs._version import __version__
+from lukhas_obs.scrubbing import Scrubber
 from lukhas_obs.settings import Settings
 
 #: Process attributes never collected: they can contain passwords or tokens given on the command line.
 _UNSAFE_PROCESS_KEYS = frozenset({"process.command", "process.command_line", "process.command_args"})
 
 
-def build_resource(settings: Settings) -> Resource:
-    """Resource with service identity, ``lukhas.lane``, SDK/distro facts, process and host attributes."""
+def build_resource(settings: Settings, scrubber: Scrubber | None = None) -> Resource:
+    """Resource with service identity, ``lukhas.lane``, SDK/distro facts, process and host attributes.
+
+    Detected and user-supplied attributes pass ``scrubber`` (``OTEL_RESOURCE_ATTRIBUTES`` can carry a key by mistake).
+    """
+    scrubber = scrubber or Scrubber()
     sdk = Resource(
         {
             "telemetry.sdk.language": "python",
@@ -38,8 +43,10 @@ def build_resource(settings: Settings) -> Resource:
         except Exception:  # a detector failing must not stop configuration
             continue
         detected.update({k: v for k, v in attrs.items() if k not in _UNSAFE_PROCESS_KEYS})
+    detected = {k: scrubber.scrub_value(k, v) for k, v in detected.items()}
+    extra = {k: scrubber.scrub_value(k, v) for k, v in settings.resource_attributes}
     identity = {
-        **dict(settings.resource_attributes),
+        **extra,
         "service.name": settings.service,
         "service.version": settings.version,
         "service.namespace": settings.namespace,

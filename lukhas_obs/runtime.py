@@ -31,8 +31,10 @@ from lukhas_obs._version import __version__
 from lukhas_obs.errors import AlreadyConfiguredError
 from lukhas_obs.exporters import otlp
 from lukhas_obs.exporters.jsonl import JsonLinesSpanExporter
-from lukhas_obs.exporters.prometheus import MetricsServer, build_reader, endpoint_app
+from lukhas_obs.exporters.prometheus import MetricsServer, authorizer, build_reader, endpoint_app
+from lukhas_obs.exporters.selfmetrics import CountingMetricExporter, CountingSpanExporter, QueueWatch
 from lukhas_obs.resource import build_resource
+from lukhas_obs.scrubbing import Scrubber, ScrubbingLogFilter, ScrubbingSpanExporter
 from lukhas_obs.settings import Settings, resolve_settings
 
 _log = logging.getLogger("lukhas_obs")
@@ -169,17 +171,50 @@ def configure(*, reconfigure: bool = False, **options: Any) -> Telemetry:
         drops.reset_warnings()
         if not settings.disabled:
             meter = telemetry.meter_provider.get_meter(METER_SCOPE, __version__)  # type: ignore[union-attr]
-            instruments.activate(meter, settings.common_attributes)
+            instruments.activate(
+                meter,
+                settings.common_attributes,
+                scrubber=scrubber_for(settings),
+                cardinality_limit=settings.cardinality_limit,
+                cardinality_limits=dict(settings.cardinality_limits),
+            )
             tracing.activate(telemetry.tracer_provider)
             tracing.install_global()
+        _install_log_filter(scrubber_for(settings))
         _register_atexit()
         return telemetry
+
+
+_log_filter: ScrubbingLogFilter | None = None
+
+
+def _install_log_filter(scrubber: Scrubber) -> None:
+    """Scrub lukhas-obs's own log records (they never include values, but exporters' errors may quote payloads)."""
+    global _log_filter
+    for name in ("lukhas_obs", "opentelemetry"):
+        logger = logging.getLogger(name)
+        if _log_filter is not None:
+            logger.removeFilter(_log_filter)
+    _log_filter = ScrubbingLogFilter(scrubber)
+    for name in ("lukhas_obs", "opentelemetry"):
+        logging.getLogger(name).addFilter(_log_filter)
+
+
+def scrubber_for(settings: Settings) -> Scrubber:
+    """The scrubber every signal of this configuration passes (spans, metric attributes, resource, logs)."""
+    return Scrubber(settings.scrub_patterns, settings.scrub_allow)
 
 
 def _build(settings: Settings) -> Telemetry:
     if settings.disabled:
         return Telemetry(settings, None, None, None, None, None)
-    resource = build_resource(settings)
+    tls = (  # first: a bad certificate must fail before anything is built
+        MetricsServer.tls_context(settings.metrics_tls_cert, settings.metrics_tls_key)
+        if settings.metrics_tls_cert and settings.metrics_tls_key
+        else None
+    )
+    scrubber = scrubber_for(settings)
+    resource = build_resource(settings, scrubber)
 
     readers: list[MetricReader] = []
     registry: CollectorRegistry | None = None
@@ -189,7 +224,7 @@ def _build(settings: Settings) -> Telemetry:
     if settings.otlp_metrics is not None:
         readers.append(
             PeriodicExportingMetricReader(
-                otlp.metric_exporter(settings.otlp_metrics),
+                CountingMetricExporter(otlp.metric_exporter(settings.otlp_metrics), "otlp"),
                 export_interval_millis=settings.metric_export_interval_s * 1000,
                 export_timeout_millis=settings.otlp_metrics.timeout_s * 1000,
             )
@@ -197,20 +232,27 @@ def _build(settings: Settings) -> Telemetry:
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+
+    def scrubbed(exporter: Any) -> ScrubbingSpanExporter:
+        return ScrubbingSpanExporter(exporter, scrubber)
+
     for name in settings.traces_exporters:
         if name == "file":
-            exporter: Any = JsonLinesSpanExporter(settings.traces_file)
+            exporter: Any = CountingSpanExporter(scrubbed(JsonLinesSpanExporter(settings.traces_file)), "file")
             processor = BatchSpanProcessor(exporter, schedule_delay_millis=1000)
         elif name == "console":
-            processor = BatchSpanProcessor(ConsoleSpanExporter(), schedule_delay_millis=1000)
+            exporter = CountingSpanExporter(scrubbed(ConsoleSpanExporter()), "console")
+            processor = BatchSpanProcessor(exporter, schedule_delay_millis=1000)
         else:  # otlp
             assert settings.otlp_traces is not None
-            processor = BatchSpanProcessor(otlp.span_exporter(settings.otlp_traces))
-        tracer_provider.add_span_processor(processor)
+            exporter = CountingSpanExporter(scrubbed(otlp.span_exporter(settings.otlp_traces)), "otlp")
+            processor = BatchSpanProcessor(exporter)
+        tracer_provider.add_span_processor(QueueWatch(processor, name))
 
     server = None
     if registry is not None and settings.serve_metrics:
-        server = MetricsServer.start(settings.prometheus_host, settings.prometheus_port, endpoint_app(active_registry))
+        app = endpoint_app(active_registry, authorizer(settings.metrics_bearer_token, settings.metrics_basic_auth))
+        server = MetricsServer.start(settings.prometheus_host, settings.prometheus_port, app, tls)
     return Telemetry(settings, resource, meter_provider, tracer_provider, registry, server)
 
 

@@ -38,6 +38,7 @@ DEFAULT_TRACES_FILE = "lukhas-traces.jsonl"
 DEFAULT_OTLP_TIMEOUT_S = 10.0
 DEFAULT_METRIC_EXPORT_INTERVAL_S = 60.0
 DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
+DEFAULT_CARDINALITY_LIMIT = 1000
 
 PROTOCOLS = ("grpc", "http/protobuf")
 _PROTOCOL_ALIASES = {"grpc": "grpc", "http/protobuf": "http/protobuf", "http": "http/protobuf"}
@@ -101,6 +102,14 @@ class Settings:
     otlp_metrics: OtlpSettings | None = None
     metric_export_interval_s: float = DEFAULT_METRIC_EXPORT_INTERVAL_S
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
+    cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT
+    cardinality_limits: tuple[tuple[str, int], ...] = ()
+    scrub_patterns: tuple[str, ...] = ()
+    scrub_allow: tuple[str, ...] = ()
+    metrics_bearer_token: str | None = field(default=None, repr=False)
+    metrics_basic_auth: tuple[str, str] | None = field(default=None, repr=False)
+    metrics_tls_cert: str | None = None
+    metrics_tls_key: str | None = None
 
     def differences(self, other: Settings) -> list[str]:
         """Names of the fields whose values differ (used to explain a refused re-configuration)."""
@@ -350,6 +359,14 @@ def resolve_settings(
     otlp_timeout: float | None = None,
     metric_export_interval: float | None = None,
     shutdown_timeout: float | None = None,
+    cardinality_limit: int | None = None,
+    cardinality_limits: Mapping[str, int] | None = None,
+    scrub_patterns: Sequence[str] | None = None,
+    scrub_allow: Sequence[str] | None = None,
+    metrics_bearer_token: str | None = None,
+    metrics_basic_auth: str | tuple[str, str] | None = None,
+    metrics_tls_cert: str | os.PathLike[str] | None = None,
+    metrics_tls_key: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve every setting by the documented precedence and validate it. See the module docstring."""
@@ -480,6 +497,17 @@ def resolve_settings(
         if not isinstance(flag_value, bool):
             raise ConfigurationError(flag_name, flag_value, "True or False")
 
+    safety = _resolve_safety(
+        env,
+        cardinality_limit=cardinality_limit,
+        cardinality_limits=cardinality_limits,
+        scrub_patterns=scrub_patterns,
+        scrub_allow=scrub_allow,
+        metrics_bearer_token=metrics_bearer_token,
+        metrics_basic_auth=metrics_basic_auth,
+        metrics_tls_cert=metrics_tls_cert,
+        metrics_tls_key=metrics_tls_key,
+    )
     return Settings(
         service=service_v,
         lane=lane_v,
@@ -499,4 +527,124 @@ def resolve_settings(
         otlp_metrics=otlp_metrics,
         metric_export_interval_s=interval_s,
         shutdown_timeout_s=shutdown_s,
+        **safety,
     )
+
+
+def _limit(value: object, name: str, source: str) -> int:
+    expected = "a whole number of attribute sets from 1 to 1000000"
+    if isinstance(value, bool):
+        raise ConfigurationError(name, value, expected, source)
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ConfigurationError(name, value, expected, source) from None
+    if (isinstance(value, float) and value != number) or not 1 <= number <= 1_000_000:
+        raise ConfigurationError(name, value, expected, source)
+    return number
+
+
+def _names(value: object, name: str, source: str) -> tuple[str, ...]:
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    if not isinstance(items, Sequence) or not all(isinstance(v, str) for v in items):
+        raise ConfigurationError(name, value, "a list of strings (comma-separated in the environment)", source)
+    return tuple(v for v in items if v)
+
+
+def _existing_file(value: object, name: str, source: str) -> str:
+    path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    if not path or not os.path.isfile(path):
+        raise ConfigurationError(name, value, "the path of a readable PEM file", source)
+    return os.path.abspath(path)
+
+
+def _resolve_safety(
+    env: _Env,
+    *,
+    cardinality_limit: int | None,
+    cardinality_limits: Mapping[str, int] | None,
+    scrub_patterns: Sequence[str] | None,
+    scrub_allow: Sequence[str] | None,
+    metrics_bearer_token: str | None,
+    metrics_basic_auth: str | tuple[str, str] | None,
+    metrics_tls_cert: str | os.PathLike[str] | None,
+    metrics_tls_key: str | os.PathLike[str] | None,
+) -> dict[str, object]:
+    """Cardinality limits, scrubbing options and /metrics exposure (auth, TLS)."""
+    raw, src = (
+        (cardinality_limit, "cardinality_limit")
+        if cardinality_limit is not None
+        else env.get("LUKHAS_CARDINALITY_LIMIT")
+    )
+    limit = (
+        _limit(raw, "cardinality_limit", src or "cardinality_limit") if raw is not None else DEFAULT_CARDINALITY_LIMIT
+    )
+    per_metric: list[tuple[str, int]] = []
+    if cardinality_limits is not None:
+        if not isinstance(cardinality_limits, Mapping):
+            raise ConfigurationError("cardinality_limits", cardinality_limits, "a mapping of metric name to a limit")
+        per_metric = sorted(
+            (str(k), _limit(v, f"cardinality_limits[{k!r}]", "cardinality_limits"))
+            for k, v in cardinality_limits.items()
+        )
+
+    raw, src = (scrub_patterns, "scrub_patterns") if scrub_patterns is not None else env.get("LUKHAS_SCRUB_PATTERNS")
+    patterns = _names(raw, "scrub_patterns", src or "scrub_patterns") if raw is not None else ()
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigurationError("scrub_patterns", pattern, f"valid regular expressions ({exc})", src) from None
+    raw, src = (scrub_allow, "scrub_allow") if scrub_allow is not None else env.get("LUKHAS_SCRUB_ALLOW")
+    allow = _names(raw, "scrub_allow", src or "scrub_allow") if raw is not None else ()
+
+    raw, src = (
+        (metrics_bearer_token, "metrics_bearer_token")
+        if metrics_bearer_token is not None
+        else env.get("LUKHAS_METRICS_BEARER_TOKEN")
+    )
+    if raw is not None and (not isinstance(raw, str) or len(raw.strip()) < 16):
+        raise ConfigurationError("metrics_bearer_token", "<redacted>", "a token of at least 16 characters", src)
+    bearer = raw.strip() if isinstance(raw, str) else None
+
+    raw, src = (
+        (metrics_basic_auth, "metrics_basic_auth")
+        if metrics_basic_auth is not None
+        else env.get("LUKHAS_METRICS_BASIC_AUTH")
+    )
+    basic: tuple[str, str] | None = None
+    if raw is not None:
+        pair = tuple(raw.partition(":")[::2]) if isinstance(raw, str) and ":" in raw else raw
+        if (
+            not isinstance(pair, tuple)
+            or len(pair) != 2
+            or not all(isinstance(p, str) for p in pair)
+            or not pair[0]
+            or len(pair[1]) < 8
+        ):
+            raise ConfigurationError(
+                "metrics_basic_auth", "<redacted>", "'user:password' with a password of at least 8 characters", src
+            )
+        basic = (pair[0], pair[1])
+
+    cert_raw, cert_src = (
+        (metrics_tls_cert, "metrics_tls_cert") if metrics_tls_cert is not None else env.get("LUKHAS_METRICS_TLS_CERT")
+    )
+    key_raw, key_src = (
+        (metrics_tls_key, "metrics_tls_key") if metrics_tls_key is not None else env.get("LUKHAS_METRICS_TLS_KEY")
+    )
+    if (cert_raw is None) != (key_raw is None):
+        missing = "metrics_tls_key" if key_raw is None else "metrics_tls_cert"
+        raise ConfigurationError(missing, None, "both metrics_tls_cert and metrics_tls_key, or neither")
+    cert = _existing_file(cert_raw, "metrics_tls_cert", cert_src or "") if cert_raw is not None else None
+    key = _existing_file(key_raw, "metrics_tls_key", key_src or "") if key_raw is not None else None
+    return {
+        "cardinality_limit": limit,
+        "cardinality_limits": tuple(per_metric),
+        "scrub_patterns": patterns,
+        "scrub_allow": allow,
+        "metrics_bearer_token": bearer,
+        "metrics_basic_auth": basic,
+        "metrics_tls_cert": cert,
+        "metrics_tls_key": key,
+    }

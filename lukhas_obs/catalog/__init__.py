@@ -53,7 +53,7 @@ def register(catalog: Catalog) -> Catalog:
             if existing == catalog:
                 return existing
             raise CatalogError(catalog.name, ["a different catalog with this name is already registered"])
-        problems = []
+        problems = _credential_like_labels(catalog)
         for other in _registry.values():
             taken = other.exposed_sample_names()
             for sample, exposed in catalog.exposed_sample_names().items():
@@ -72,6 +72,20 @@ def register(catalog: Catalog) -> Catalog:
     for listener in listeners:
         listener(catalog)
     return catalog
+
+
+def _credential_like_labels(catalog: Catalog) -> list[str]:
+    """Metric attributes whose name says "credential" (token, password, api key, ...) are refused outright."""
+    from lukhas_obs.scrubbing import Scrubber
+
+    scrubber = Scrubber()
+    return [
+        f"{m.exposed}: attribute {a.key!r} looks like a credential ({scrubber.key_rule(a.key)}); "
+        "metrics must never carry one"
+        for m in catalog.metrics
+        for a in m.attributes
+        if scrubber.key_rule(a.key) is not None
+    ]
 
 
 def register_yaml(path: str | os.PathLike[str]) -> Catalog:

@@ -23,6 +23,31 @@ The YAML schema (see ``data/lukhas_core.yaml`` for a full example)::
         params: {tier: [T1, T2]}
         component: identity
         attributes: [tier]
+    slos:                             # see lukhas_obs.catalog.slo
+      job: lukhas                     # the Prometheus scrape job of this catalog's /metrics
+      burn_rates: [{name: fast, severity: page, factor: 14.4, long_window: 1h, short_window: 5m, for: 2m}]
+      target: {group: lukhas-target, file: target, absent_alert: ..., down_alert: ..., for: 5m, severity: page}
+      groups:
+        - name: memory-slos           # a Prometheus rule group, written to <file>.yml
+          file: memory
+          latency:                    # histogram objectives: quantile record + alert + burn-rate alerts
+            - {name: memory_search, metric: lukhas_memory_search_seconds, threshold: 0.1, objective: 0.95,
+               window: 30d, quantile: 0.95, range: 5m, record: "job:lukhas_memory_search_p95:rate5m", by: [],
+               alert: {name: MemorySearchLatencyHigh, for: 10m, severity: page, summary: ...}}
+          rates:                      # counter rate alerts; "by" absent = no aggregation
+            - {name: ..., metric: ..., threshold: 0.1, range: 5m, by: [tier], alert: {...}}
+    dashboards:                       # see lukhas_obs.catalog.dashboard
+      - uid: lukhas-t4-core
+        title: ...
+        variables: [{name: lane, label: Lane, metric: lukhas_memory_search_seconds, default: candidate}]
+        rows:
+          - title: Overview
+            y: 0
+            panels:
+              - {title: ..., type: stat, grid: {h: 4, w: 6, x: 0, y: 1}, unit: s,
+                 thresholds: [{color: green}, {color: red, value: 0.01}],
+                 queries: [{shape: quantile, metric: lukhas_reflection_latency_seconds, quantile: 0.95,
+                            legend: p95}]}
 
 Unknown keys are errors: a typo in a catalog must not silently drop a label or a bucket set.
 """
@@ -35,10 +60,23 @@ from typing import Any
 
 import yaml
 
+from lukhas_obs.catalog.dashboard import parse_dashboards
+from lukhas_obs.catalog.slo import parse_slos
 from lukhas_obs.catalog.spec import AttributeSpec, Catalog, MetricSpec, SpanSpec, as_kind
 from lukhas_obs.errors import CatalogError
 
-_TOP_KEYS = {"catalog", "title", "description", "common_attributes", "bucket_sets", "attributes", "metrics", "spans"}
+_TOP_KEYS = {
+    "catalog",
+    "title",
+    "description",
+    "common_attributes",
+    "bucket_sets",
+    "attributes",
+    "metrics",
+    "spans",
+    "slos",
+    "dashboards",
+}
 _METRIC_KEYS = {"exposed", "otel_name", "kind", "unit", "buckets", "description", "component", "attributes"}
 _SPAN_KEYS = {"name", "component", "description", "attributes", "kind", "params"}
 _ATTR_KEYS = {"description", "values"}
@@ -119,6 +157,9 @@ def load_catalog(source: str | os.PathLike[str] | Mapping[str, Any]) -> Catalog:
             )
         )
 
+    slos = parse_slos(doc.get("slos"), problems)
+    dashboards = parse_dashboards(doc.get("dashboards"), problems)
+
     if problems:
         raise CatalogError(name or origin, problems)
     return Catalog(
@@ -128,4 +169,6 @@ def load_catalog(source: str | os.PathLike[str] | Mapping[str, Any]) -> Catalog:
         title=str(doc.get("title", "")),
         description=str(doc.get("description", "")),
         common_attributes=common,
+        slos=slos,
+        dashboards=dashboards,
     )

@@ -16,7 +16,9 @@ from typing import Literal, cast, get_args
 
 from opentelemetry.exporter.prometheus._mapping import _UNIT_MAPPINGS
 
+from lukhas_obs.catalog.dashboard import DashboardSpec, validate_dashboards
 from lukhas_obs.catalog.naming import PROMETHEUS_NAME_RE, exposed_name, label_name, sample_names
+from lukhas_obs.catalog.slo import SloSet, validate_slos
 from lukhas_obs.errors import CatalogError
 
 MetricKind = Literal["counter", "updown_counter", "histogram", "gauge", "observable_gauge"]
@@ -119,7 +121,7 @@ class SpanSpec:
 
 @dataclass(frozen=True)
 class Catalog:
-    """A named, validated set of metric and span specs.
+    """A named, validated set of metric and span specs, with the SLOs and dashboards built on them.
 
     Build one from YAML with :func:`lukhas_obs.catalog.load_catalog` or directly in Python; either way it is validated
     on construction and raises :class:`~lukhas_obs.errors.CatalogError` listing every problem.
@@ -131,6 +133,8 @@ class Catalog:
     title: str = ""
     description: str = ""
     common_attributes: tuple[str, ...] = ()
+    slos: SloSet | None = None
+    dashboards: tuple[DashboardSpec, ...] = ()
 
     def __post_init__(self) -> None:
         problems = list(_validate(self))
@@ -194,6 +198,8 @@ def _validate(catalog: Catalog) -> Iterable[str]:
             if concrete in seen_spans:
                 yield f"span {concrete!r} is declared by two families ({seen_spans[concrete]!r}, {s.name!r})"
             seen_spans.setdefault(concrete, s.name)
+    yield from validate_slos(catalog)
+    yield from validate_dashboards(catalog)
 
 
 def _validate_metric(m: MetricSpec) -> Iterable[str]:

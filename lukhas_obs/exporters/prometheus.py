@@ -7,9 +7,12 @@ and host applications that use prometheus_client themselves do not collide. Cont
 
 from __future__ import annotations
 
+import base64
+import hmac
 import json
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -18,6 +21,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from prometheus_client import CollectorRegistry, make_asgi_app, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
+
+from lukhas_obs.errors import ConfigurationError
 
 _log = logging.getLogger("lukhas_obs")
 
@@ -63,13 +68,39 @@ def metrics_asgi_app(registry_source: RegistrySource) -> Callable[..., Any]:
     return app
 
 
-def endpoint_app(registry_source: RegistrySource) -> Callable[..., Iterable[bytes]]:
-    """The standalone server's app: ``/metrics`` and ``/health`` (which reveals nothing but liveness)."""
+Authorizer = Callable[[dict[str, Any]], bool]
+
+
+def authorizer(bearer_token: str | None, basic_auth: tuple[str, str] | None) -> Authorizer | None:
+    """A constant-time check of the ``Authorization`` header against the configured credentials (None: open)."""
+    accepted: list[bytes] = []
+    if bearer_token:
+        accepted.append(b"Bearer " + bearer_token.encode())
+    if basic_auth:
+        accepted.append(b"Basic " + base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()))
+    if not accepted:
+        return None
+
+    def check(environ: dict[str, Any]) -> bool:
+        given = environ.get("HTTP_AUTHORIZATION", "").encode("latin-1", "replace")
+        return any(hmac.compare_digest(given, expected) for expected in accepted)  # no early exit on a match
+
+    return check
+
+
+def endpoint_app(registry_source: RegistrySource, auth: Authorizer | None = None) -> Callable[..., Iterable[bytes]]:
+    """The standalone server's app: ``/metrics`` (behind ``auth`` when set) and ``/health`` (liveness only, open)."""
     metrics = metrics_wsgi_app(registry_source)
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
         if path == "/metrics":
+            if auth is not None and not auth(environ):
+                start_response(
+                    "401 Unauthorized",
+                    [("Content-Type", "text/plain; charset=utf-8"), ("WWW-Authenticate", 'Basic realm="lukhas-obs"')],
+                )
+                return [b"unauthorized\n"]
             return metrics(environ, start_response)
         if path == "/health":
             start_response("200 OK", [("Content-Type", "application/json")])
@@ -90,19 +121,39 @@ class _QuietHandler(WSGIRequestHandler):
 class MetricsServer:
     """``/metrics`` and ``/health`` on a daemon thread. Start failures warn and return None instead of raising."""
 
-    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+    def __init__(self, server: WSGIServer, thread: threading.Thread, scheme: str = "http") -> None:
         self._server = server
         self._thread = thread
+        self.scheme = scheme
         self.host = server.server_address[0]
         self.port = int(server.server_address[1])
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in str(self.host) else self.host
-        return f"http://{host}:{self.port}/metrics"
+        return f"{self.scheme}://{host}:{self.port}/metrics"
+
+    @staticmethod
+    def tls_context(cert: str, key: str) -> ssl.SSLContext:
+        """A server TLS context (TLS 1.2+); a bad certificate or key is a configuration error, raised early."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigurationError(
+                "metrics_tls_cert", cert, f"a PEM certificate matching metrics_tls_key ({exc})"
+            ) from None
+        return context
 
     @classmethod
-    def start(cls, host: str, port: int, app: Callable[..., Iterable[bytes]]) -> MetricsServer | None:
+    def start(
+        cls,
+        host: str,
+        port: int,
+        app: Callable[..., Iterable[bytes]],
+        tls: ssl.SSLContext | None = None,
+    ) -> MetricsServer | None:
         server_class: type[WSGIServer] = ThreadingWSGIServer
         if ":" in host:
 
@@ -121,11 +172,13 @@ class MetricsServer:
                 exc.strerror or exc,
             )
             return None
+        if tls is not None:
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
         thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="lukhas-obs-metrics", daemon=True
         )
         thread.start()
-        return cls(server, thread)
+        return cls(server, thread, "https" if tls is not None else "http")
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop serving and release the port (bounded by ``timeout``)."""

@@ -1,0 +1,512 @@
+"""Service level objectives of a catalog: typed specs, YAML parsing and validation.
+
+The ``slos:`` section of a catalog says what "good" means for its metrics, and is the input of the generated Prometheus
+recording rules, alerts and promtool tests (``lukhas-obs generate``). It holds three kinds of entries:
+
+* **latency objectives** over a histogram: a quantile recording rule (and optionally an alert on it, seed 003 style),
+  plus an objective ("95 % of requests faster than ``threshold`` over ``window``") turned into multi-window,
+  multi-burn-rate alerts (Google SRE workbook, chapter 5). The slow fraction is computed from the histogram's own
+  buckets, so ``threshold`` must be one of the metric's bucket boundaries;
+* **rate alerts** over a counter (``rate(x[5m]) > t``, optionally summed by labels);
+* a **target** block: alerts when the scrape job is absent or down.
+
+Validation runs when the catalog is built (:func:`validate_slos`), next to the metric checks, so a typo in a metric
+name, a threshold between two buckets or a duration like ``5 min`` fails at load time with every problem listed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.utils import floatToGoString
+
+from lukhas_obs.catalog.naming import PROMETHEUS_NAME_RE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from lukhas_obs.catalog.spec import Catalog
+
+__all__ = [
+    "SEVERITIES",
+    "AlertSpec",
+    "BurnRateSpec",
+    "LatencySLO",
+    "RateAlertSpec",
+    "RuleGroupSpec",
+    "SloSet",
+    "TargetSpec",
+    "duration_seconds",
+    "is_duration",
+    "le_label",
+    "parse_slos",
+    "validate_slos",
+]
+
+#: Alert severities the generated rules may carry (seed 003 uses ``page`` and ``warn``; burn-rate tickets ``ticket``).
+SEVERITIES: tuple[str, ...] = ("page", "ticket", "warn", "info")
+
+_DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+_DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+_ALERT_NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+_GROUP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+_FILE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+_SLO_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+#: Labels Prometheus attaches at scrape time; rules may aggregate by them.
+SCRAPE_LABELS: tuple[str, ...] = ("job", "instance")
+
+
+def is_duration(text: object) -> bool:
+    """True for a Prometheus duration such as ``5m``, ``1h30m`` or ``30d`` (non-empty, non-zero)."""
+    if not isinstance(text, str) or not text:
+        return False
+    match = _DURATION_RE.match(text)
+    return match is not None and any(int(g) for g in match.groups() if g)
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Prometheus duration (``1h30m`` → 5400); ValueError on anything else."""
+    match = _DURATION_RE.match(text) if is_duration(text) else None
+    if match is None:
+        raise ValueError(f"{text!r} is not a Prometheus duration (e.g. 30s, 5m, 1h, 30d)")
+    return sum(int(g) * unit for g, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if g)
+
+
+def le_label(boundary: float) -> str:
+    """The ``le`` label value a bucket boundary gets on ``/metrics`` (prometheus_client's rendering: ``1.0``, ``0.1``).
+
+    Prometheus 2.x matches ``le`` as a string, so rules must spell it exactly as exposed.
+    """
+    return floatToGoString(boundary)
+
+
+def _go_float(boundary: float) -> str:
+    """Go's shortest rendering (``strconv.FormatFloat(f, 'g', -1, 64)``-like) for the common, non-exponent cases."""
+    text = repr(float(boundary))
+    return text[:-2] if text.endswith(".0") else text
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    """One alerting rule's own settings: its name, how long the condition must hold, severity and summary."""
+
+    name: str
+    for_: str
+    severity: str
+    summary: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LatencySLO:
+    """A latency objective over a histogram.
+
+    ``objective`` of requests must be faster than ``threshold`` seconds over ``window``. ``quantile``, ``range`` and
+    ``record`` define the quantile recording rule (``histogram_quantile`` over ``rate(..._bucket[range])`` grouped by
+    ``le`` and ``by``); ``alert``, when set, fires when that recorded quantile exceeds ``threshold``.
+    """
+
+    name: str
+    metric: str
+    threshold: float
+    objective: float
+    window: str
+    quantile: float
+    record: str
+    range: str = "5m"
+    by: tuple[str, ...] = ()
+    alert: AlertSpec | None = None
+    description: str = ""
+
+    @property
+    def error_budget(self) -> Decimal:
+        """The allowed fraction of slow requests, ``1 - objective``, exact (``Decimal``) for readable thresholds."""
+        return 1 - Decimal(repr(self.objective))
+
+
+@dataclass(frozen=True)
+class RateAlertSpec:
+    """An alert on a counter's per-second rate: ``rate(metric[range]) > threshold``.
+
+    ``by`` None keeps every series (no aggregation, as seed 003's ``ReflectionAnomalyBurst``); a tuple sums by those
+    labels (``()`` sums everything).
+    """
+
+    name: str
+    metric: str
+    threshold: float
+    alert: AlertSpec
+    range: str = "5m"
+    by: tuple[str, ...] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RuleGroupSpec:
+    """A Prometheus rule group, written to ``<file>.yml``; burn-rate rules go to a sibling group in the same file."""
+
+    name: str
+    file: str
+    latency: tuple[LatencySLO, ...] = ()
+    rates: tuple[RateAlertSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class BurnRateSpec:
+    """One multi-window burn-rate alert tier (SRE workbook): fire when both windows burn faster than ``factor``."""
+
+    name: str
+    severity: str
+    factor: float
+    long_window: str
+    short_window: str
+    for_: str = "2m"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Alerts on the scrape target itself: ``absent(up{job=...})`` and ``up{job=...} == 0``."""
+
+    group: str
+    file: str
+    absent_alert: str
+    down_alert: str
+    for_: str = "5m"
+    severity: str = "page"
+
+
+@dataclass(frozen=True)
+class SloSet:
+    """Everything under a catalog's ``slos:`` key."""
+
+    job: str
+    groups: tuple[RuleGroupSpec, ...] = ()
+    burn_rates: tuple[BurnRateSpec, ...] = ()
+    target: TargetSpec | None = None
+
+    @property
+    def latency(self) -> tuple[LatencySLO, ...]:
+        """Every latency objective, in declaration order."""
+        return tuple(slo for group in self.groups for slo in group.latency)
+
+    @property
+    def rates(self) -> tuple[RateAlertSpec, ...]:
+        """Every rate alert, in declaration order."""
+        return tuple(rate for group in self.groups for rate in group.rates)
+
+    def burn_windows(self) -> tuple[str, ...]:
+        """Every window a burn-rate tier uses, shortest first (one slow-ratio recording rule per window)."""
+        windows = {w for b in self.burn_rates for w in (b.short_window, b.long_window)}
+        return tuple(sorted(windows, key=duration_seconds))
+
+
+# --------------------------------------------------------------------------------------------------------- parsing
+
+_SLOS_KEYS = {"job", "groups", "burn_rates", "target"}
+_GROUP_KEYS = {"name", "file", "latency", "rates"}
+_LATENCY_KEYS = {
+    "name",
+    "metric",
+    "threshold",
+    "objective",
+    "window",
+    "quantile",
+    "record",
+    "range",
+    "by",
+    "alert",
+    "description",
+}
+_RATE_KEYS = {"name", "metric", "threshold", "range", "by", "alert", "description"}
+_ALERT_KEYS = {"name", "for", "severity", "summary", "description"}
+_BURN_KEYS = {"name", "severity", "factor", "long_window", "short_window", "for"}
+_TARGET_KEYS = {"group", "file", "absent_alert", "down_alert", "for", "severity"}
+
+
+def _unknown(body: Mapping[str, Any], allowed: set[str], where: str) -> list[str]:
+    return [f"{where}: unknown key {k!r}" for k in body if k not in allowed]
+
+
+def _mapping(value: Any, where: str, problems: list[str]) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        problems.append(f"{where}: expected a mapping, got {type(value).__name__}")
+        return {}
+    return value
+
+
+def _number(value: Any, where: str, key: str, problems: list[str]) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        problems.append(f"{where}: {key} must be a number, got {value!r}")
+        return float("nan")
+    return float(value)
+
+
+def _labels(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(f"{where}: by must be a list of label names, got {value!r}")
+        return ()
+    return tuple(value)
+
+
+def _alert(value: Any, where: str, problems: list[str]) -> AlertSpec | None:
+    if value is None:
+        return None
+    body = _mapping(value, f"{where}.alert", problems)
+    problems += _unknown(body, _ALERT_KEYS, f"{where}.alert")
+    return AlertSpec(
+        name=str(body.get("name", "")),
+        for_=str(body.get("for", "")),
+        severity=str(body.get("severity", "")),
+        summary=str(body.get("summary", "")),
+        description=str(body.get("description", "")),
+    )
+
+
+def parse_slos(raw: Any, problems: list[str]) -> SloSet | None:
+    """Build an :class:`SloSet` from the ``slos:`` mapping, appending shape problems (unknown keys, wrong types).
+
+    Cross-references (metrics, buckets, labels) are checked later by :func:`validate_slos`, once metrics are known.
+    """
+    if raw is None:
+        return None
+    doc = _mapping(raw, "slos", problems)
+    problems += _unknown(doc, _SLOS_KEYS, "slos")
+    groups: list[RuleGroupSpec] = []
+    for gi, graw in enumerate(doc.get("groups") or ()):
+        gbody = _mapping(graw, f"slos.groups[{gi}]", problems)
+        gwhere = f"slos group {gbody.get('name', gi)!r}"
+        problems += _unknown(gbody, _GROUP_KEYS, gwhere)
+        latency: list[LatencySLO] = []
+        for li, lraw in enumerate(gbody.get("latency") or ()):
+            body = _mapping(lraw, f"{gwhere} latency[{li}]", problems)
+            where = f"slo {body.get('name', li)!r}"
+            problems += _unknown(body, _LATENCY_KEYS, where)
+            latency.append(
+                LatencySLO(
+                    name=str(body.get("name", "")),
+                    metric=str(body.get("metric", "")),
+                    threshold=_number(body.get("threshold"), where, "threshold", problems),
+                    objective=_number(body.get("objective"), where, "objective", problems),
+                    window=str(body.get("window", "")),
+                    quantile=_number(body.get("quantile"), where, "quantile", problems),
+                    record=str(body.get("record", "")),
+                    range=str(body.get("range", "5m")),
+                    by=_labels(body.get("by"), where, problems),
+                    alert=_alert(body.get("alert"), where, problems),
+                    description=str(body.get("description", "")),
+                )
+            )
+        rates: list[RateAlertSpec] = []
+        for ri, rraw in enumerate(gbody.get("rates") or ()):
+            body = _mapping(rraw, f"{gwhere} rates[{ri}]", problems)
+            where = f"rate alert {body.get('name', ri)!r}"
+            problems += _unknown(body, _RATE_KEYS, where)
+            alert = _alert(body.get("alert"), where, problems)
+            if alert is None:
+                problems.append(f"{where}: alert is required")
+                alert = AlertSpec("", "", "", "")
+            rates.append(
+                RateAlertSpec(
+                    name=str(body.get("name", "")),
+                    metric=str(body.get("metric", "")),
+                    threshold=_number(body.get("threshold"), where, "threshold", problems),
+                    alert=alert,
+                    range=str(body.get("range", "5m")),
+                    by=_labels(body["by"], where, problems) if "by" in body else None,
+                    description=str(body.get("description", "")),
+                )
+            )
+        groups.append(
+            RuleGroupSpec(
+                name=str(gbody.get("name", "")),
+                file=str(gbody.get("file", "")),
+                latency=tuple(latency),
+                rates=tuple(rates),
+            )
+        )
+    burns: list[BurnRateSpec] = []
+    for bi, braw in enumerate(doc.get("burn_rates") or ()):
+        body = _mapping(braw, f"slos.burn_rates[{bi}]", problems)
+        where = f"burn rate {body.get('name', bi)!r}"
+        problems += _unknown(body, _BURN_KEYS, where)
+        burns.append(
+            BurnRateSpec(
+                name=str(body.get("name", "")),
+                severity=str(body.get("severity", "")),
+                factor=_number(body.get("factor"), where, "factor", problems),
+                long_window=str(body.get("long_window", "")),
+                short_window=str(body.get("short_window", "")),
+                for_=str(body.get("for", "2m")),
+            )
+        )
+    target = None
+    if doc.get("target") is not None:
+        body = _mapping(doc["target"], "slos.target", problems)
+        problems += _unknown(body, _TARGET_KEYS, "slos.target")
+        target = TargetSpec(
+            group=str(body.get("group", "")),
+            file=str(body.get("file", "")),
+            absent_alert=str(body.get("absent_alert", "")),
+            down_alert=str(body.get("down_alert", "")),
+            for_=str(body.get("for", "5m")),
+            severity=str(body.get("severity", "page")),
+        )
+    return SloSet(job=str(doc.get("job", "")), groups=tuple(groups), burn_rates=tuple(burns), target=target)
+
+
+# ------------------------------------------------------------------------------------------------------ validation
+
+
+def _validate_alert(alert: AlertSpec, where: str) -> Iterable[str]:
+    if not _ALERT_NAME_RE.match(alert.name):
+        yield f"{where}: alert name {alert.name!r} must be CamelCase letters and digits"
+    if not is_duration(alert.for_):
+        yield f"{where}: alert {alert.name}: for {alert.for_!r} is not a Prometheus duration (e.g. 5m)"
+    if alert.severity not in SEVERITIES:
+        yield f"{where}: alert {alert.name}: severity {alert.severity!r} is not one of {', '.join(SEVERITIES)}"
+    if not alert.summary.strip():
+        yield f"{where}: alert {alert.name}: summary is empty"
+
+
+def _validate_by(by: Iterable[str], labels: tuple[str, ...], where: str) -> Iterable[str]:
+    allowed = set(labels) | set(SCRAPE_LABELS)
+    for label in by:
+        if not _LABEL_RE.match(label) or label == "le":
+            yield f"{where}: by label {label!r} is not a legal label to group by"
+        elif label not in allowed:
+            yield f"{where}: by label {label!r} is not a label of the metric (it has: {', '.join(labels) or 'none'})"
+
+
+def _fraction(value: float) -> bool:
+    return 0.0 < value < 1.0
+
+
+def validate_slos(catalog: Catalog) -> Iterable[str]:
+    """Every problem of ``catalog.slos`` against the catalog's metrics (empty when there is nothing wrong)."""
+    slos = catalog.slos
+    if slos is None:
+        return
+    metrics = {m.exposed: m for m in catalog.metrics}
+    if not _LABEL_RE.match(slos.job) or not slos.job:
+        yield f"slos: job {slos.job!r} must be a Prometheus job name (letters, digits, '_')"
+    groups: dict[str, str] = {}
+    names: dict[str, str] = {}
+    files: dict[str, str] = {}
+    alerts: dict[str, str] = {}
+    records: dict[str, str] = {}
+
+    def once(kind: str, seen: dict[str, str], key: str, owner: str) -> Iterable[str]:
+        if key in seen:
+            yield f"{owner}: {kind} {key!r} is already used by {seen[key]}"
+        seen.setdefault(key, owner)
+
+    for group in slos.groups:
+        gwhere = f"slos group {group.name!r}"
+        if not _GROUP_NAME_RE.match(group.name):
+            yield f"{gwhere}: group name must be lower-case letters, digits and '-'"
+        if not _FILE_RE.match(group.file):
+            yield f"{gwhere}: file {group.file!r} must be a lower-case file stem (letters, digits, '_', '-')"
+        yield from once("group name", groups, group.name, gwhere)
+        yield from once("file", files, group.file, gwhere)
+        if not group.latency and not group.rates:
+            yield f"{gwhere}: has neither latency objectives nor rate alerts"
+        for slo in group.latency:
+            where = f"slo {slo.name!r}"
+            if not _SLO_NAME_RE.match(slo.name):
+                yield f"{where}: name must be lower_snake_case"
+            yield from once("slo name", names, slo.name, where)
+            yield from once("record", records, slo.record, where)
+            if slo.alert is not None:
+                yield from _validate_alert(slo.alert, where)
+                yield from once("alert name", alerts, slo.alert.name, where)
+            yield from _validate_latency(slo, metrics.get(slo.metric), slos, where)
+        for rate in group.rates:
+            where = f"rate alert {rate.name!r}"
+            if not _SLO_NAME_RE.match(rate.name):
+                yield f"{where}: name must be lower_snake_case"
+            yield from once("slo name", names, rate.name, where)
+            yield from _validate_alert(rate.alert, where)
+            yield from once("alert name", alerts, rate.alert.name, where)
+            metric = metrics.get(rate.metric)
+            if metric is None:
+                yield f"{where}: metric {rate.metric!r} is not in catalog {catalog.name!r}"
+            elif metric.kind != "counter":
+                yield f"{where}: metric {rate.metric!r} is a {metric.kind}; rate alerts need a counter"
+            else:
+                yield from _validate_by(rate.by or (), metric.label_names, where)
+            if not is_duration(rate.range):
+                yield f"{where}: range {rate.range!r} is not a Prometheus duration"
+            if not rate.threshold >= 0:
+                yield f"{where}: threshold must be a non-negative number of events per second"
+    for burn in slos.burn_rates:
+        where = f"burn rate {burn.name!r}"
+        if not _SLO_NAME_RE.match(burn.name):
+            yield f"{where}: name must be lower_snake_case"
+        yield from once("burn rate name", names, f"burn:{burn.name}", where)
+        if burn.severity not in SEVERITIES:
+            yield f"{where}: severity {burn.severity!r} is not one of {', '.join(SEVERITIES)}"
+        if not burn.factor > 1:
+            yield f"{where}: factor must be > 1 (it multiplies the sustainable burn rate)"
+        durations_ok = True
+        for key, value in (("long_window", burn.long_window), ("short_window", burn.short_window), ("for", burn.for_)):
+            if not is_duration(value):
+                durations_ok = False
+                yield f"{where}: {key} {value!r} is not a Prometheus duration"
+        if durations_ok and duration_seconds(burn.short_window) >= duration_seconds(burn.long_window):
+            yield f"{where}: short_window must be shorter than long_window"
+    if slos.latency and not slos.burn_rates:
+        yield "slos: latency objectives need burn_rates tiers (e.g. 1h/5m at 14.4x, 6h/30m at 6x)"
+    if slos.target is not None:
+        t = slos.target
+        if not _GROUP_NAME_RE.match(t.group):
+            yield f"slos.target: group {t.group!r} must be lower-case letters, digits and '-'"
+        if not _FILE_RE.match(t.file):
+            yield f"slos.target: file {t.file!r} must be a lower-case file stem"
+        yield from once("group name", groups, t.group, "slos.target")
+        yield from once("file", files, t.file, "slos.target")
+        for alert_name in (t.absent_alert, t.down_alert):
+            yield from _validate_alert(AlertSpec(alert_name, t.for_, t.severity, "-"), "slos.target")
+            yield from once("alert name", alerts, alert_name, "slos.target")
+
+
+def _validate_latency(slo: LatencySLO, metric: Any, slos: SloSet, where: str) -> Iterable[str]:
+    if metric is None:
+        yield f"{where}: metric {slo.metric!r} is not in the catalog"
+    elif metric.kind != "histogram":
+        yield f"{where}: metric {slo.metric!r} is a {metric.kind}; latency objectives need a histogram"
+    else:
+        yield from _validate_by(slo.by, metric.label_names, where)
+        buckets = metric.buckets or ()
+        if slo.threshold not in buckets:
+            yield (
+                f"{where}: threshold {slo.threshold!r} is not a bucket boundary of {slo.metric} "
+                f"({', '.join(map(repr, buckets))}); the slow fraction is read from the bucket at the threshold"
+            )
+        elif le_label(slo.threshold) != _go_float(slo.threshold) or "e" in le_label(slo.threshold):
+            yield (
+                f"{where}: threshold {slo.threshold!r} renders as le={le_label(slo.threshold)!r} from Python but "
+                f"le={_go_float(slo.threshold)!r} from Go exporters; pick a boundary that renders the same"
+            )
+    if not PROMETHEUS_NAME_RE.match(slo.record) or ":" not in slo.record:
+        yield f"{where}: record {slo.record!r} must be a level:metric:operations recording rule name"
+    if not _fraction(slo.objective):
+        yield f"{where}: objective must be a fraction strictly between 0 and 1, got {slo.objective!r}"
+    if not _fraction(slo.quantile):
+        yield f"{where}: quantile must be strictly between 0 and 1, got {slo.quantile!r}"
+    for key, value in (("window", slo.window), ("range", slo.range)):
+        if not is_duration(value):
+            yield f"{where}: {key} {value!r} is not a Prometheus duration"
+    if _fraction(slo.objective):
+        for burn in slos.burn_rates:
+            if burn.factor * (1 - slo.objective) >= 1:
+                yield (
+                    f"{where}: burn rate {burn.name!r} ({burn.factor:g}x) can never fire with objective "
+                    f"{slo.objective!r}: it needs more than 100% slow requests"
+                )

@@ -1,0 +1,277 @@
+"""Self-telemetry of the export path: is the application's telemetry actually getting out?
+
+Three small decorators, wired in by the runtime where exporters and span processors are created:
+
+- :class:`CountingSpanExporter` / :class:`CountingMetricExporter` wrap an exporter and count what it was handed, by
+  outcome (``exported`` or ``failed``), in ``lukhas_obs_exported_spans_total{exporter,outcome}`` and
+  ``lukhas_obs_exported_metric_points_total{exporter,outcome}``; every failed or raising export call also counts in
+  ``lukhas_obs_exporter_errors_total{exporter,signal}``. They never raise: an exporter that throws reports failure.
+- :class:`QueueWatch` wraps a ``BatchSpanProcessor``: spans that end while its queue is full are dropped by the SDK
+  (with only a log line); the watch counts them as ``outcome="dropped"`` and publishes the queue length in
+  ``lukhas_obs_span_queue_size{exporter}``. The queue is read, never modified, through guarded private attribute
+  access — on an SDK version without that attribute the gauge and the drop count are simply absent.
+
+Counts go through catalog handles (:func:`lukhas_obs.metric`), so they appear on ``/metrics`` with ``lane``/``service``
+labels like every other series, and are no-ops when lukhas-obs is not configured.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+__all__ = [
+    "EXPORTED_METRIC_POINTS",
+    "EXPORTED_SPANS",
+    "EXPORTER_ERRORS",
+    "SPAN_QUEUE_SIZE",
+    "CountingMetricExporter",
+    "CountingSpanExporter",
+    "QueueWatch",
+    "count_metric_points",
+]
+
+_log = logging.getLogger("lukhas_obs")
+
+EXPORTED_SPANS = "lukhas_obs_exported_spans_total"
+EXPORTED_METRIC_POINTS = "lukhas_obs_exported_metric_points_total"
+EXPORTER_ERRORS = "lukhas_obs_exporter_errors_total"
+SPAN_QUEUE_SIZE = "lukhas_obs_span_queue_size"
+
+
+def _add(exposed: str, amount: int, **attributes: str) -> None:
+    """Count through the catalog handle; self-telemetry must never fail the export path."""
+    if amount <= 0:
+        return
+    try:
+        from lukhas_obs.instruments import metric
+
+        metric(exposed).add(amount, **attributes)  # type: ignore[attr-defined]
+    except Exception:  # pragma: no cover - handles never raise; this guards an import-time problem
+        pass
+
+
+class _WarnOnce:
+    """Log the first exception of an exporter: one line, not one per batch while a collector is down."""
+
+    def __init__(self) -> None:
+        self._done = False
+
+    def __call__(self, exporter: str, what: str, exc: BaseException) -> None:
+        if not self._done:
+            self._done = True
+            _log.warning(
+                "lukhas_obs: the %s exporter raised during %s (%s: %s); counted in %s, logged once",
+                exporter,
+                what,
+                type(exc).__name__,
+                exc,
+                EXPORTER_ERRORS,
+            )
+
+
+def _call_shutdown(inner: Any, timeout_millis: float | None) -> None:
+    """``inner.shutdown``, passing ``timeout_millis`` only to exporters that take it (as the SDK's processor does)."""
+    try:
+        takes_timeout = "timeout_millis" in inspect.getfullargspec(inner.shutdown).args
+    except TypeError:
+        takes_timeout = False
+    if takes_timeout and timeout_millis is not None:
+        inner.shutdown(timeout_millis=timeout_millis)
+    else:
+        inner.shutdown()
+
+
+class CountingSpanExporter(SpanExporter):
+    """A :class:`SpanExporter` that delegates to ``inner`` and counts spans by outcome; never raises."""
+
+    def __init__(self, inner: SpanExporter, exporter: str) -> None:
+        self.inner = inner
+        self.exporter = exporter
+        self._warn = _WarnOnce()
+
+    def __repr__(self) -> str:
+        return f"<CountingSpanExporter {self.exporter}: {self.inner!r}>"
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:
+            self._warn(self.exporter, "export", exc)
+            result = SpanExportResult.FAILURE
+        ok = result is SpanExportResult.SUCCESS
+        _add(EXPORTED_SPANS, len(spans), exporter=self.exporter, outcome="exported" if ok else "failed")
+        if not ok:
+            _add(EXPORTER_ERRORS, 1, exporter=self.exporter, signal="traces")
+        return result
+
+    def shutdown(self, timeout_millis: float | None = None) -> None:
+        try:
+            _call_shutdown(self.inner, timeout_millis)
+        except Exception as exc:
+            self._warn(self.exporter, "shutdown", exc)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        try:
+            return bool(self.inner.force_flush(timeout_millis))
+        except Exception as exc:
+            self._warn(self.exporter, "force_flush", exc)
+            return False
+
+
+def count_metric_points(data: MetricsData) -> int:
+    """Number of data points in an export batch (every series of every metric of every scope)."""
+    total = 0
+    for resource_metrics in data.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                total += len(getattr(metric.data, "data_points", ()) or ())
+    return total
+
+
+class CountingMetricExporter(MetricExporter):
+    """A :class:`MetricExporter` that delegates to ``inner`` and counts data points by outcome; never raises.
+
+    It adopts ``inner``'s preferred temporality and aggregation, so the reader behaves exactly as without it.
+    """
+
+    def __init__(self, inner: MetricExporter, exporter: str) -> None:
+        super().__init__(
+            preferred_temporality=getattr(inner, "_preferred_temporality", None),
+            preferred_aggregation=getattr(inner, "_preferred_aggregation", None),
+        )
+        self.inner = inner
+        self.exporter = exporter
+        self._warn = _WarnOnce()
+
+    def __repr__(self) -> str:
+        return f"<CountingMetricExporter {self.exporter}: {self.inner!r}>"
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        try:
+            result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        except Exception as exc:
+            self._warn(self.exporter, "export", exc)
+            result = MetricExportResult.FAILURE
+        ok = result is MetricExportResult.SUCCESS
+        try:
+            points = count_metric_points(metrics_data)
+        except Exception:  # pragma: no cover - a foreign MetricsData shape
+            points = 0
+        _add(EXPORTED_METRIC_POINTS, points, exporter=self.exporter, outcome="exported" if ok else "failed")
+        if not ok:
+            _add(EXPORTER_ERRORS, 1, exporter=self.exporter, signal="metrics")
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        try:
+            return bool(self.inner.force_flush(timeout_millis=timeout_millis))
+        except Exception as exc:
+            self._warn(self.exporter, "force_flush", exc)
+            return False
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        try:
+            self.inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+        except Exception as exc:
+            self._warn(self.exporter, "shutdown", exc)
+
+
+def _private_queue(processor: SpanProcessor) -> tuple[Any, int] | None:
+    """The (queue, capacity) of a ``BatchSpanProcessor``: SDK >= 1.34 keeps them on ``_batch_processor``."""
+    holder = getattr(processor, "_batch_processor", processor)
+    queue = getattr(holder, "_queue", None)
+    if queue is None:
+        queue = getattr(holder, "queue", None)  # older SDKs
+    capacity = getattr(holder, "_max_queue_size", None) or getattr(holder, "max_queue_size", None)
+    if queue is None or not isinstance(capacity, int) or not hasattr(queue, "__len__"):
+        return None
+    return queue, capacity
+
+
+class QueueWatch(SpanProcessor):
+    """Wraps a ``BatchSpanProcessor``: counts spans it drops on a full queue and publishes its queue length.
+
+    Everything is delegated unchanged; the only added work per span is one ``len()`` of the queue.
+    """
+
+    def __init__(self, inner: SpanProcessor, exporter: str) -> None:
+        self.inner = inner
+        self.exporter = exporter
+        found = _private_queue(inner)
+        self._queue, self.capacity = found if found is not None else (None, 0)
+        if found is not None:
+            _register(self)
+        else:
+            _log.debug("lukhas_obs: cannot observe the span queue of %r; no queue gauge or drop count", inner)
+
+    def __repr__(self) -> str:
+        return f"<QueueWatch {self.exporter}: {self.inner!r}>"
+
+    def queue_size(self) -> int | None:
+        """Spans waiting in the queue now, or None when the queue cannot be observed or the processor stopped."""
+        if self._queue is None or getattr(getattr(self.inner, "_batch_processor", self.inner), "_shutdown", False):
+            return None
+        return len(self._queue)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.inner.on_start(span, parent_context=parent_context)
+
+    def _on_ending(self, span: Span) -> None:
+        on_ending = getattr(self.inner, "_on_ending", None)
+        if on_ending is not None:
+            on_ending(span)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        queue = self._queue
+        if queue is not None and len(queue) >= self.capacity and span.context.trace_flags.sampled:
+            _add(EXPORTED_SPANS, 1, exporter=self.exporter, outcome="dropped")
+        self.inner.on_end(span)
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.inner.force_flush(timeout_millis))
+
+
+# The gauge's callback is registered once per process; it reads whichever watches are alive and not shut down, so
+# re-configuration neither piles up callbacks nor reports the queues of a configuration that was replaced.
+_watches: weakref.WeakSet[QueueWatch] = weakref.WeakSet()
+_watches_lock = threading.Lock()
+_gauge_registered = False
+
+
+def _register(watch: QueueWatch) -> None:
+    global _gauge_registered
+    with _watches_lock:
+        _watches.add(watch)
+        if _gauge_registered:
+            return
+        _gauge_registered = True
+    try:
+        from lukhas_obs.instruments import metric
+
+        metric(SPAN_QUEUE_SIZE).observe(_queue_sizes)  # type: ignore[attr-defined]
+    except Exception as exc:  # pragma: no cover - the catalog ships this metric
+        _log.debug("lukhas_obs: cannot register %s: %s", SPAN_QUEUE_SIZE, exc)
+
+
+def _queue_sizes() -> Iterable[tuple[float, Mapping[str, object]]]:
+    totals: dict[str, int] = {}
+    with _watches_lock:
+        watches = list(_watches)
+    for watch in watches:
+        size = watch.queue_size()
+        if size is not None:
+            totals[watch.exporter] = totals.get(watch.exporter, 0) + size
+    return [(size, {"exporter": exporter}) for exporter, size in sorted(totals.items())]

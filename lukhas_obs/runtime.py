@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -156,7 +157,6 @@ def active_registry() -> CollectorRegistry | None:
 
 def configure(*, reconfigure: bool = False, **options: Any) -> Telemetry:
     """Configure lukhas-obs once for this process. See :func:`lukhas_obs.configure` for the options."""
-    global _active
     settings = resolve_settings(**options)
     with _lock:
         current = _active
@@ -167,22 +167,61 @@ def configure(*, reconfigure: bool = False, **options: Any) -> Telemetry:
                 raise AlreadyConfiguredError(settings.differences(current.settings))
             current.shutdown()
         telemetry = _build(settings)
-        _active = telemetry
-        drops.reset_warnings()
-        if not settings.disabled:
-            meter = telemetry.meter_provider.get_meter(METER_SCOPE, __version__)  # type: ignore[union-attr]
-            instruments.activate(
-                meter,
-                settings.common_attributes,
-                scrubber=scrubber_for(settings),
-                cardinality_limit=settings.cardinality_limit,
-                cardinality_limits=dict(settings.cardinality_limits),
-            )
-            tracing.activate(telemetry.tracer_provider)
-            tracing.install_global()
-        _install_log_filter(scrubber_for(settings))
+        _activate(telemetry)
         _register_atexit()
         return telemetry
+
+
+def _activate(telemetry: Telemetry) -> None:
+    """Make ``telemetry`` the active configuration: bind handles, tracers and the log filter to it."""
+    global _active
+    settings = telemetry.settings
+    _active = telemetry
+    drops.reset_warnings()
+    if not settings.disabled:
+        meter = telemetry.meter_provider.get_meter(METER_SCOPE, __version__)  # type: ignore[union-attr]
+        instruments.activate(
+            meter,
+            settings.common_attributes,
+            scrubber=scrubber_for(settings),
+            cardinality_limit=settings.cardinality_limit,
+            cardinality_limits=dict(settings.cardinality_limits),
+        )
+        tracing.activate(telemetry.tracer_provider)
+        tracing.install_global()
+    _install_log_filter(scrubber_for(settings))
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn/uvicorn workers) gets telemetry of its own.
+
+    The parent's providers, export threads, ``/metrics`` server and accumulated data are not inherited: the child
+    builds fresh providers from the same settings (its resource carries its own ``process.pid``). It serves no
+    ``/metrics`` — the port belongs to the parent — so workers export over OTLP, or each worker calls
+    ``configure(prometheus_port=..., reconfigure=True)`` with a port of its own.
+    """
+    global _lock, _active
+    _lock = threading.RLock()  # the parent may have held it in another thread at fork time
+    old = _active
+    if old is None or old.disabled:
+        return
+    old._stopped = True  # the parent owns those providers: the child never flushes or shuts them down
+    _active = None
+    instruments.deactivate()
+    tracing.activate(None)
+    try:
+        _activate(_build(old.settings, serve_metrics=False))
+        _log.info(
+            "lukhas_obs: forked worker %s re-initialised its telemetry; it serves no /metrics (use OTLP, or a port "
+            "per worker)",
+            os.getpid(),
+        )
+    except Exception as exc:  # never break the worker
+        _log.warning("lukhas_obs: re-initialising telemetry after fork failed (%s); telemetry is off", exc)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 _log_filter: ScrubbingLogFilter | None = None
@@ -205,7 +244,7 @@ def scrubber_for(settings: Settings) -> Scrubber:
     return Scrubber(settings.scrub_patterns, settings.scrub_allow)
 
 
-def _build(settings: Settings) -> Telemetry:
+def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
     if settings.disabled:
         return Telemetry(settings, None, None, None, None, None)
     tls = (  # first: a bad certificate must fail before anything is built
@@ -250,7 +289,7 @@ def _build(settings: Settings) -> Telemetry:
         tracer_provider.add_span_processor(QueueWatch(processor, name))
 
     server = None
-    if registry is not None and settings.serve_metrics:
+    if registry is not None and settings.serve_metrics and serve_metrics:
         app = endpoint_app(active_registry, authorizer(settings.metrics_bearer_token, settings.metrics_basic_auth))
         server = MetricsServer.start(settings.prometheus_host, settings.prometheus_port, app, tls)
     return Telemetry(settings, resource, meter_provider, tracer_provider, registry, server)

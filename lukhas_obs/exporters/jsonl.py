@@ -57,14 +57,19 @@ class JsonLinesSpanExporter(SpanExporter):
         if self._closed:
             return SpanExportResult.FAILURE
         try:
-            line = json.dumps(request_to_otlp_json(encode_spans(spans)), separators=(",", ":"), ensure_ascii=False)
+            doc = request_to_otlp_json(encode_spans(spans))
+            data = (json.dumps(doc, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
             with self._lock:
                 directory = os.path.dirname(self.path)
                 if directory:
                     os.makedirs(directory, exist_ok=True)
-                self._rotate_if_needed(len(line) + 1)
-                with open(self.path, "a", encoding="utf-8") as fh:
-                    fh.write(line + "\n")
+                self._rotate_if_needed(len(data))
+                # One O_APPEND write per batch: lines from a parent and its forked workers never interleave.
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, data)
+                finally:
+                    os.close(fd)
             return SpanExportResult.SUCCESS
         except Exception as exc:
             if not self._warned:

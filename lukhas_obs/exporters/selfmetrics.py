@@ -11,6 +11,10 @@ Three small decorators, wired in by the runtime where exporters and span process
   ``lukhas_obs_span_queue_size{exporter}``. The queue is read, never modified, through guarded private attribute
   access — on an SDK version without that attribute the gauge and the drop count are simply absent.
 
+Both exporter wrappers are also bound to the process that created them: after ``os.fork()`` the child's copies of
+the parent's exporters report success and send nothing (the child re-initialises its own, see
+:func:`lukhas_obs.runtime._after_fork_in_child`), so a worker never re-sends the parent's accumulated data.
+
 Counts go through catalog handles (:func:`lukhas_obs.metric`), so they appear on ``/metrics`` with ``lane``/``service``
 labels like every other series, and are no-ops when lukhas-obs is not configured.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -98,11 +103,14 @@ class CountingSpanExporter(SpanExporter):
         self.inner = inner
         self.exporter = exporter
         self._warn = _WarnOnce()
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"<CountingSpanExporter {self.exporter}: {self.inner!r}>"
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if os.getpid() != self._pid:  # inherited by a forked child: the parent's data is not ours to send
+            return SpanExportResult.SUCCESS
         try:
             result = self.inner.export(spans)
         except Exception as exc:
@@ -152,11 +160,14 @@ class CountingMetricExporter(MetricExporter):
         self.inner = inner
         self.exporter = exporter
         self._warn = _WarnOnce()
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"<CountingMetricExporter {self.exporter}: {self.inner!r}>"
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        if os.getpid() != self._pid:  # inherited by a forked child: the parent's data is not ours to send
+            return MetricExportResult.SUCCESS
         try:
             result = self.inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         except Exception as exc:

@@ -156,3 +156,16 @@ def test_views_carry_the_histogram_buckets():
     assert len(views) == 5
     by_name = {v._instrument_name: v._aggregation._boundaries for v in views}
     assert list(by_name["lukhas.reflection.latency"]) == [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]
+
+
+@pytest.mark.parametrize(
+    ("exposed", "otel_name", "kind", "unit", "fragment"),
+    [
+        ("queue_gauge_fill", "queue_gauge_fill", "gauge", "1", "type word 'gauge'"),
+        ("request_ms", "request_ms", "gauge", "1", "abbreviates a unit ('ms')"),
+        ("requestSize", "requestSize", "gauge", "1", "not snake_case"),
+    ],
+)
+def test_names_promtool_would_reject_are_rejected_at_load(exposed, otel_name, kind, unit, fragment):
+    spec = MetricSpec(exposed=exposed, otel_name=otel_name, kind=kind, unit=unit, description="d")
+    assert fragment in problems_of(spec)

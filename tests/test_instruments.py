@@ -98,12 +98,12 @@ def test_observable_gauge_callbacks_are_isolated(tmp_path):
 
     register(
         Catalog(
-            name="obs_gauge_test",
+            name="obs_callback_test",
             common_attributes=("service",),
             metrics=(
                 MetricSpec(
-                    exposed="obs_gauge_test_queue",
-                    otel_name="obs_gauge_test.queue",
+                    exposed="obs_callback_test_fill",
+                    otel_name="obs_callback_test.fill",
                     kind="observable_gauge",
                     unit="1",
                     description="queue fill",
@@ -113,16 +113,16 @@ def test_observable_gauge_callbacks_are_isolated(tmp_path):
         )
     )
     telemetry = lukhas_obs.configure(prometheus_port=0, traces_exporter="none")
-    gauge = lukhas_obs.metric("obs_gauge_test_queue")
+    gauge = lukhas_obs.metric("obs_callback_test_fill")
 
     @gauge.observe
     def broken() -> float:
         raise RuntimeError("boom")
 
     gauge.observe(lambda: 0.5)
-    (sample,) = scrape(telemetry.metrics_url).samples("obs_gauge_test_queue")
+    (sample,) = scrape(telemetry.metrics_url).samples("obs_callback_test_fill")
     assert (sample.value, sample.labels["service"]) == (0.5, "lukhas")
-    assert _dropped(telemetry.metrics_url)[("obs_gauge_test_queue", "callback_error")] >= 1.0
+    assert _dropped(telemetry.metrics_url)[("obs_callback_test_fill", "callback_error")] >= 1.0
 
 
 def test_unknown_metric_names_fail_loudly_at_lookup():

@@ -210,6 +210,7 @@ def _validate_metric(m: MetricSpec) -> Iterable[str]:
         yield "exposed name is not a legal Prometheus metric name"
     if m.exposed.startswith("__") or m.exposed == "target_info":
         yield "exposed name is reserved"
+    yield from _promlint(m.exposed)
     if not _OTEL_NAME_RE.match(m.otel_name):
         yield f"OTel name {m.otel_name!r} is not a legal instrument name"
     if not unit_is_known(m.unit):
@@ -244,6 +245,24 @@ def _validate_metric(m: MetricSpec) -> Iterable[str]:
                 yield f"attribute {attr.key!r}: allowed values must be non-empty strings"
             elif len(set(attr.values)) != len(attr.values):
                 yield f"attribute {attr.key!r}: allowed values repeat"
+
+
+_TYPE_WORDS = ("counter", "gauge", "histogram", "summary")
+_ABBREVIATED_UNITS = ("ms", "us", "ns", "sec", "secs", "min", "mins", "hrs", "kb", "mb", "gb", "kib", "mib", "gib")
+
+
+def _promlint(name: str) -> Iterable[str]:
+    """The naming rules ``promtool check metrics`` enforces, so a catalog that loads also lints clean."""
+    for word in _TYPE_WORDS:
+        if f"_{word}_" in name or name.endswith(f"_{word}") or name.startswith(f"{word}_"):
+            yield f"exposed name contains the type word {word!r} (promtool: names should not include the type)"
+    if name != name.lower():
+        yield "exposed name is not snake_case (promtool: camelCase names)"
+    if ":" in name:
+        yield "exposed name contains ':' (reserved for recording rules)"
+    for unit in _ABBREVIATED_UNITS:
+        if f"_{unit}_" in f"_{name}_":
+            yield f"exposed name abbreviates a unit ({unit!r}); use the base unit (seconds, bytes)"
 
 
 def _validate_span(s: SpanSpec) -> Iterable[str]:

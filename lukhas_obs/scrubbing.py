@@ -17,6 +17,7 @@ The placeholder names the rule that fired — ``[REDACTED:password]`` — never 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -123,7 +124,7 @@ class Scrubber:
             words = _key_words(key)
             rule = next((w for w in words if w in DEFAULT_SENSITIVE_WORDS), None)
             if rule is None:
-                pair = next((p for p in zip(words, words[1:], strict=False) if p in DEFAULT_SENSITIVE_PAIRS), None)
+                pair = next((p for p in itertools.pairwise(words) if p in DEFAULT_SENSITIVE_PAIRS), None)
                 rule = "-".join(pair) if pair else None
             if rule is None:
                 rule = next((f"pattern:{p.pattern}" for p in self._extra if p.search(key)), None)

@@ -48,7 +48,7 @@ def test_forked_child_exports_its_own_telemetry_and_nothing_inherited(tmp_path):
         assert os.waitstatus_to_exitcode(status) == 0
         assert receiver.wait_for(lambda r: child in _docs_by_pid(r) and r.spans(), timeout=10)
 
-        (resource, _, span) = [s for s in receiver.spans() if s[2].name == "worker.request"][0]
+        resource = next(r for r, _, s in receiver.spans() if s.name == "worker.request")
         assert resource["process.pid"] == child and resource["lukhas.lane"] == "candidate"
         assert _docs_by_pid(receiver)[child] == [1]  # the child's own count, not the parent's 5 + 1
         assert parent_pid not in _docs_by_pid(receiver)  # nothing was sent on the parent's behalf from the child

@@ -98,7 +98,7 @@ def test_span_exporter_wrapper_scrubs_attributes_events_exceptions_and_status():
     assert exported.attributes["user.password"] == "[REDACTED:password]"
     assert exported.attributes["note"] == "seed totp=[REDACTED:totp]"
     assert exported.events[0].attributes["attempt"] == 2
-    exception = [e for e in exported.events if e.name == "exception"][0].attributes
+    exception = next(e for e in exported.events if e.name == "exception").attributes
     assert exception["exception.type"] == "ValueError"
     assert exception["exception.message"] == "token [REDACTED:jwt] expired for password=[REDACTED:password]"
 

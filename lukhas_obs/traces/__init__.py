@@ -60,9 +60,9 @@ class _Problems:
             print(f"lukhas-obs traces: warning: {self.count} problems in total (first shown)", file=self.err)
 
 
-def load_traces(paths: Sequence[str], selection: Selection, err: TextIO = sys.stderr) -> tuple[list[Trace], int]:
-    """The selected traces of ``paths`` and how many traces the files hold in total."""
-    problems = _Problems(err)
+def load_traces(paths: Sequence[str], selection: Selection, err: TextIO | None = None) -> tuple[list[Trace], int]:
+    """The selected traces of ``paths`` and how many traces the files hold in total; problems go to ``err``."""
+    problems = _Problems(err or sys.stderr)
     traces = group_traces(read_spans(paths, problems))
     problems.summary()
     return selection.apply(traces), len(traces)
@@ -96,12 +96,16 @@ def _selection(args: argparse.Namespace, default_limit: int | None) -> Selection
     )
 
 
-def show_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def show_command(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """``traces show``: print the waterfall of the selected traces; 0 even when none match (it says so)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     selection = _selection(args, DEFAULT_SHOW_LIMIT)
     traces, total = load_traces(args.paths, selection, err)
     if not traces:
-        print("no traces in the files" if not total else f"no trace matches the filters ({total} in the files)", file=err)
+        print(
+            "no traces in the files" if not total else f"no trace matches the filters ({total} in the files)", file=err
+        )
         return 0
     style = Style(
         color=_use_color(args.color, out),
@@ -109,7 +113,13 @@ def show_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
         bar_width=args.width,
     )
     lines = render(traces, attrs=tuple(args.attr) if args.attr else ("component",), style=style)
-    out.write("\n".join(lines) + "\n")
+    try:
+        out.write("\n".join(lines) + "\n")
+        out.flush()
+    except BrokenPipeError:  # `... | head`: the reader has seen enough
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     note = f"{len(traces)} of {total} traces shown"
     if selection.limit and len(traces) == selection.limit and total > len(traces):
         note += f" (the {selection.limit} most recent that match; --limit 0 shows all)"
@@ -117,8 +127,9 @@ def show_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
     return 0
 
 
-def export_command(args: argparse.Namespace, err: TextIO = sys.stderr) -> int:
+def export_command(args: argparse.Namespace, err: TextIO | None = None) -> int:
     """``traces export``: write Jaeger JSON or one merged OTLP/JSON document to ``-o`` (``-`` = stdout)."""
+    err = err or sys.stderr
     selection = _selection(args, None)
     traces, total = load_traces(args.paths, selection, err)
     document: dict[str, Any]

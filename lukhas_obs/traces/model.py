@@ -199,7 +199,7 @@ def iter_documents(paths: Iterable[Path], on_problem: Problem = _warn) -> Iterat
             except ValueError as exc:
                 on_problem(f"{where}: skipped a line that is not JSON ({getattr(exc, 'msg', exc)})")
                 continue
-            if not isinstance(doc, dict) or not isinstance(doc.get("resourceSpans", []), list):
+            if not isinstance(doc, dict) or not isinstance(doc.get("resourceSpans"), list):
                 on_problem(f"{where}: skipped a line that is not an OTLP trace request (no resourceSpans)")
                 continue
             yield where, doc

@@ -62,6 +62,8 @@ class Telemetry:
         self.tracer_provider = tracer_provider
         self.registry = registry
         self.metrics_server = metrics_server
+        #: Metric readers that push (OTLP); the pull-based Prometheus reader is never flushed.
+        self.push_readers: list[MetricReader] = []
         self._stopped = False
 
     def __repr__(self) -> str:
@@ -87,8 +89,9 @@ class Telemetry:
         steps: list[Callable[[], Any]] = []
         if self.tracer_provider is not None:
             steps.append(lambda: self.tracer_provider.force_flush(millis))  # type: ignore[union-attr]
-        if self.meter_provider is not None:
-            steps.append(lambda: self.meter_provider.force_flush(millis))  # type: ignore[union-attr]
+        # Only push readers are flushed: MeterProvider.force_flush would also make the Prometheus reader collect,
+        # and the exporter then renders that buffered collection next to the scrape's own (every series twice).
+        steps += [lambda reader=reader: reader.force_flush(millis) for reader in self.push_readers]
         return _bounded("force_flush", steps, limit)
 
     def shutdown(self, timeout: float | None = None) -> bool:
@@ -260,14 +263,16 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
     if "prometheus" in settings.metrics_exporters:
         reader, registry = build_reader(scope_labels=settings.scope_labels)
         readers.append(reader)
+    push_readers: list[MetricReader] = []
     if settings.otlp_metrics is not None:
-        readers.append(
+        push_readers.append(
             PeriodicExportingMetricReader(
                 CountingMetricExporter(otlp.metric_exporter(settings.otlp_metrics), "otlp"),
                 export_interval_millis=settings.metric_export_interval_s * 1000,
                 export_timeout_millis=settings.otlp_metrics.timeout_s * 1000,
             )
         )
+    readers += push_readers
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
     tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
@@ -292,7 +297,9 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
     if registry is not None and settings.serve_metrics and serve_metrics:
         app = endpoint_app(active_registry, authorizer(settings.metrics_bearer_token, settings.metrics_basic_auth))
         server = MetricsServer.start(settings.prometheus_host, settings.prometheus_port, app, tls)
-    return Telemetry(settings, resource, meter_provider, tracer_provider, registry, server)
+    telemetry = Telemetry(settings, resource, meter_provider, tracer_provider, registry, server)
+    telemetry.push_readers = push_readers
+    return telemetry
 
 
 def shutdown(timeout: float | None = None) -> bool:

@@ -171,3 +171,14 @@ def test_lane_and_service_come_from_the_configuration(tmp_path):
     lukhas_obs.metric("lukhas_memory_search_seconds").record(0.01)
     (count,) = scrape(telemetry.metrics_url).samples("lukhas_memory_search_seconds_count")
     assert (count.labels["lane"], count.labels["service"]) == ("prod", "lukhas-memory")
+
+
+@pytest.mark.e2e
+def test_force_flush_never_duplicates_series_on_the_next_scrape(configured):
+    promtool = require_tool("promtool")
+    _record_everything()
+    assert lukhas_obs.force_flush(timeout=5)
+    body = scrape(configured.metrics_url).body
+    assert body.count("\nlukhas_memory_docs_total{") == 1
+    checked = subprocess.run([promtool, "check", "metrics"], input=body.encode(), capture_output=True, timeout=30)
+    assert checked.returncode == 0, checked.stderr.decode()

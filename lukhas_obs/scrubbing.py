@@ -47,29 +47,37 @@ DEFAULT_SENSITIVE_PAIRS: frozenset[tuple[str, str]] = frozenset(
 
 _KEY_WORDS = r"password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|totp|otp|session(?:_?id)?|cookie|csrf|jwt"  # noqa: E501
 
-#: (rule name, compiled pattern, replacement). Order matters: specific shapes before generic ``key=value``.
-_VALUE_RULES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+#: (literal hints, compiled pattern, replacement). A rule's regex runs only when one of its lower-case hints occurs
+#: in the text. Order matters: specific shapes before the generic ``key=value``.
+_VALUE_RULES: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
     (
-        "private-key",
+        ("private key-----",),
         re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
         "[REDACTED:private-key]",
     ),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[REDACTED:jwt]"),
+    (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[REDACTED:jwt]"),
     (
-        "authorization",
+        ("bearer", "basic", "token", "digest"),
         re.compile(r"(?i)\b(bearer|basic|token|digest)(\s+)[A-Za-z0-9._~+/=:-]{6,}"),
         r"\1\2[REDACTED:authorization]",
     ),
-    ("url-password", re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+):[^/\s@]+@"), r"\1:[REDACTED:url-password]@"),
-    ("password-hash", re.compile(r"\$(?:argon2(?:id|i|d)|2[aby]|scrypt|pbkdf2[-\w]*)\$[^\s\"';]+"), "[REDACTED:password-hash]"),  # noqa: E501
-    ("cloud-key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED:cloud-key]"),
+    (("://",), re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+):[^/\s@]+@"), r"\1:[REDACTED:url-password]@"),
+    (("$argon2", "$2a$", "$2b$", "$2y$", "$scrypt$", "$pbkdf2"), re.compile(r"\$(?:argon2(?:id|i|d)|2[aby]|scrypt|pbkdf2[-\w]*)\$[^\s\"';]+"), "[REDACTED:password-hash]"),  # noqa: E501
+    (("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED:cloud-key]"),
     (
-        "key-value",
+        ("pass", "pwd", "secret", "token", "key", "otp", "session", "cookie", "csrf", "jwt"),
         re.compile(rf"(?i)\b({_KEY_WORDS})(\"?'?\s*[:=]\s*\"?'?)([^\s\"',;&)}}\]]+)"),
         r"\1\2[REDACTED:\1]",
     ),
 )
 _CARD_RE = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+_ANY_HINT = re.compile("|".join(re.escape(hint) for hints, _, _ in _VALUE_RULES for hint in hints))
+#: Strings up to this length have their scrubbed form memoised (attribute values repeat: tiers, components, ...).
+_MEMO_MAX_LENGTH = 256
+_MEMO_MAX_ENTRIES = 4096
+
+
 _CAMEL_RE = re.compile(r"([a-z0-9])([A-Z])")
 _SPLIT_RE = re.compile(r"[^a-z0-9]+")
 
@@ -105,6 +113,7 @@ class Scrubber:
         self._extra = tuple(re.compile(p, re.IGNORECASE) for p in self.extra_patterns)
         self.allow = frozenset(allow)
         self._key_cache: dict[str, str | None] = {}
+        self._text_memo: dict[str, str] = {}
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -134,10 +143,26 @@ class Scrubber:
 
     def scrub_text(self, text: str) -> str:
         """``text`` with every secret-shaped substring replaced by its placeholder."""
-        for _name, pattern, replacement in _VALUE_RULES:
-            if pattern.search(text):
+        short = len(text) <= _MEMO_MAX_LENGTH
+        if short:
+            memo = self._text_memo.get(text)
+            if memo is not None:
+                return memo
+        result = self._apply_value_rules(text)
+        if short:
+            if len(self._text_memo) >= _MEMO_MAX_ENTRIES:
+                self._text_memo.clear()
+            self._text_memo[text] = result
+        return result
+
+    def _apply_value_rules(self, text: str) -> str:
+        lowered = text.lower()
+        if _ANY_HINT.search(lowered) is None and not self._extra and len(text) - len(text.translate(_NO_DIGITS)) < 13:
+            return text  # the common case: nothing that could be a secret, decided in C
+        for hints, pattern, replacement in _VALUE_RULES:
+            if any(hint in lowered for hint in hints) and pattern.search(text):  # literal hint first: C speed
                 text = pattern.sub(replacement, text)
-        if _CARD_RE.search(text):
+        if len(text) - len(text.translate(_NO_DIGITS)) >= 13 and _CARD_RE.search(text):
             text = _CARD_RE.sub(_card_replacement, text)
         for pattern in self._extra:
             text = pattern.sub(placeholder(f"pattern:{pattern.pattern}"), text)

@@ -38,15 +38,17 @@ attributes = st.dictionaries(attribute_keys.filter(str.isidentifier), attribute_
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def _drive(name: str, value: object, attrs: dict) -> None:
+def _drive(name: str, value: object, attrs: dict):
+    """Call the handle's recording method with arbitrary input; return the handle for invariant checks."""
     handle = lukhas_obs.metric(name)
-    getattr(handle, METHOD[handle.spec.kind])(value, **attrs)
+    getattr(handle, METHOD[handle.spec.kind])(value, **attrs)  # raising here fails the property
+    return handle
 
 
 @SETTINGS
 @given(name=st.sampled_from(METRICS), value=bad_numbers, attrs=attributes)
 def test_handles_never_raise_before_configure(name, value, attrs):
-    _drive(name, value, attrs)
+    assert _drive(name, value, attrs)._instrument is None  # and nothing was created behind the caller's back
 
 
 @SETTINGS
@@ -54,7 +56,8 @@ def test_handles_never_raise_before_configure(name, value, attrs):
 def test_handles_never_raise_while_configured(tmp_path, name, value, attrs):
     if lukhas_obs.active() is None:
         lukhas_obs.configure(prometheus_port=0, traces_exporter="none", cardinality_limit=50)
-    _drive(name, value, attrs)
+    handle = _drive(name, value, attrs)
+    assert len(handle._sets) <= 50 and len(handle._memo) <= 50 * 4  # memory stays bounded whatever comes in
 
 
 @SETTINGS
@@ -62,7 +65,7 @@ def test_handles_never_raise_while_configured(tmp_path, name, value, attrs):
 def test_handles_never_raise_after_shutdown(name, value, attrs):
     telemetry = lukhas_obs.active() or lukhas_obs.configure(prometheus_port=0, traces_exporter="none")
     telemetry.shutdown()
-    _drive(name, value, attrs)
+    assert _drive(name, value, attrs)._instrument is None
 
 
 @SETTINGS
@@ -74,6 +77,7 @@ def test_spans_with_any_name_and_attributes_never_raise(name, attrs):
     with tracer.start_as_current_span(name) as span:
         for key, value in attrs.items():
             span.set_attribute(key, value)  # the OTel SDK drops invalid attribute values with a warning
+    assert span.end_time is not None
 
 
 def test_a_failing_instrument_is_reported_not_raised(monkeypatch, configured):

@@ -6,6 +6,8 @@ import os
 import shutil
 
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import lukhas_obs
 
@@ -29,6 +31,17 @@ def configured(tmp_path):
     telemetry = lukhas_obs.configure(prometheus_port=0, traces_file=tmp_path / "traces.jsonl")
     yield telemetry
     telemetry.shutdown(timeout=5)
+
+
+@pytest.fixture
+def exporter():
+    """lukhas-obs configured with /metrics on a free port; finished spans collected in memory."""
+    lukhas_obs.shutdown()
+    telemetry = lukhas_obs.configure(prometheus_port=0, traces_exporter="none")
+    memory = InMemorySpanExporter()
+    telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(memory))
+    yield memory
+    lukhas_obs.shutdown()
 
 
 def require_tool(name: str) -> str:

@@ -11,22 +11,10 @@ import traceback
 import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import lukhas_obs
 from lukhas_obs.propagation import continue_trace, extract, inject
 from lukhas_obs.spans import span
-
-
-@pytest.fixture
-def exporter():
-    lukhas_obs.shutdown()
-    telemetry = lukhas_obs.configure(prometheus_port=0, traces_exporter="none")
-    memory = InMemorySpanExporter()
-    telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(memory))
-    yield memory
-    lukhas_obs.shutdown()
 
 
 def test_inject_writes_traceparent_of_the_current_span(exporter):

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from prometheus_client.parser import text_string_to_metric_families
@@ -19,17 +18,6 @@ from prometheus_client.parser import text_string_to_metric_families
 import lukhas_obs
 from lukhas_obs import spans
 from lukhas_obs.spans import sanitize_attributes, span, timed
-
-
-@pytest.fixture
-def exporter():
-    """lukhas-obs configured with /metrics on a free port; finished spans collected in memory."""
-    lukhas_obs.shutdown()
-    telemetry = lukhas_obs.configure(prometheus_port=0, traces_exporter="none")
-    memory = InMemorySpanExporter()
-    telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(memory))
-    yield memory
-    lukhas_obs.shutdown()
 
 
 def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

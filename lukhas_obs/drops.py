@@ -3,6 +3,11 @@
 A bad value (NaN, a negative counter increment, an unknown attribute, ...) is dropped, logged once per
 (metric, reason), and counted in ``lukhas_obs_dropped_measurements_total`` or ``lukhas_obs_dropped_attributes_total``
 so operators can see it on ``/metrics``. Nothing here raises.
+
+Everything here is bounded, whatever the callers pass: ``metric`` (a catalog name, or a span name for span
+attributes) becomes valid text of at most :data:`MAX_WHERE_LENGTH` characters, and past :data:`MAX_WHERE` distinct
+values further ones are reported under ``other`` — so a process opening spans with a million distinct names logs at
+most a few hundred warnings and keeps a few hundred label values, never a million.
 """
 
 from __future__ import annotations
@@ -16,6 +21,13 @@ _warned: set[tuple[str, str, bool]] = set()
 _warned_lock = threading.Lock()
 _guard = threading.local()
 _counters: dict[bool, Any] = {}
+_wheres: set[str] = set()
+
+#: Distinct ``metric`` label values (and warning keys) kept; later ones are reported as ``other``.
+MAX_WHERE = 256
+#: Longest ``metric`` label value kept.
+MAX_WHERE_LENGTH = 128
+OTHER = "other"
 
 DROPPED_MEASUREMENTS = "lukhas_obs_dropped_measurements_total"
 DROPPED_ATTRIBUTES = "lukhas_obs_dropped_attributes_total"
@@ -27,6 +39,7 @@ def report(metric: str, reason: str, detail: str = "", *, attribute: bool = Fals
     ``detail`` must never contain the offending value when it could be a secret: callers pass a type name or a key.
     """
     try:
+        metric = _bounded_where(metric)
         key = (metric, reason, attribute)
         if key not in _warned:
             with _warned_lock:
@@ -58,7 +71,41 @@ def report(metric: str, reason: str, detail: str = "", *, attribute: bool = Fals
         pass
 
 
+def _bounded_where(where: object) -> str:
+    """``where`` as valid, bounded text; ``other`` once :data:`MAX_WHERE` distinct values have been seen."""
+    if where.__class__ is not str:
+        where = str.__str__(where) if isinstance(where, str) else OTHER  # never call a subclass's dunders
+    if where in _wheres:
+        return where  # type: ignore[return-value]
+    text = safe_text(where, MAX_WHERE_LENGTH)  # type: ignore[arg-type]
+    with _warned_lock:
+        if text in _wheres:
+            return text
+        if len(_wheres) >= MAX_WHERE:
+            return OTHER
+        _wheres.add(text)
+    return text
+
+
+def safe_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters and made encodable as UTF-8 (a lone surrogate becomes U+FFFD).
+
+    Every exporter must be able to encode a label value or span name; one string that cannot be encoded would
+    otherwise fail each later scrape (``UnicodeEncodeError``) or a whole export batch.
+    """
+    if len(text) > limit:
+        text = text[:limit]
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def reset_warnings() -> None:
-    """Forget which (metric, reason) pairs were already logged (tests, and a fresh configure())."""
+    """Forget which (metric, reason) pairs were already logged and which labels were seen (a fresh configure())."""
     with _warned_lock:
         _warned.clear()
+        _wheres.clear()

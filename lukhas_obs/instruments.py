@@ -21,6 +21,8 @@ Validated attribute sets are memoised, so a repeated call skips validation and s
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -28,6 +30,7 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from lukhas_obs import drops
+from lukhas_obs.drops import safe_text
 from lukhas_obs.catalog import FOLD_VALUE, MetricSpec, find_metric
 from lukhas_obs.catalog.spec import AttributeSpec
 from lukhas_obs.scrubbing import Scrubber
@@ -48,6 +51,10 @@ MAX_ATTRIBUTE_LENGTH = 256
 DEFAULT_CARDINALITY_LIMIT = 1000
 #: The memo of raw call attributes holds at most this many entries per distinct admitted set.
 _MEMO_FACTOR = 4
+#: Integers OTLP can carry (``as_int`` is a signed 64-bit field); outside it one value would fail every export.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: Longest attribute key shown in a drop warning.
+_KEY_SHOWN = 64
 
 _AttrValue = str | bool | int | float
 
@@ -127,8 +134,8 @@ class MetricHandle:
         self._snap: _Snapshot | None = None
         self._instrument: Any = None
         self._base: dict[str, _AttrValue] = {}
-        self._sets: dict[frozenset[tuple[str, _AttrValue]], dict[str, _AttrValue]] = {}
-        self._memo: dict[frozenset[tuple[str, object]], dict[str, _AttrValue]] = {}
+        self._sets: dict[frozenset[tuple[str, type, _AttrValue]], dict[str, _AttrValue]] = {}
+        self._memo: dict[frozenset[tuple[str, type, object]], dict[str, _AttrValue]] = {}
         self._limit = DEFAULT_CARDINALITY_LIMIT
         specs: dict[str, AttributeSpec | None] = {key: None for key in spec.common_attributes}  # free-form overrides
         specs.update({a.key: a for a in spec.attributes})
@@ -157,7 +164,7 @@ class MetricHandle:
         raise NotImplementedError
 
     def _value(self, value: object) -> float | int | None:
-        """A finite int/float, or None after reporting why it was dropped."""
+        """A finite float or an int64, or None after reporting why it was dropped."""
         cls = value.__class__
         if cls is float:
             if math.isfinite(value):  # type: ignore[arg-type]
@@ -165,23 +172,39 @@ class MetricHandle:
             drops.report(self.spec.exposed, "nan" if value != value else "infinite")
             return None
         if cls is int:
-            return value  # type: ignore[return-value]
-        if isinstance(value, (int, float)) and not isinstance(value, bool):  # subclasses, numpy scalars via float()
-            return self._value(float(value))
-        drops.report(self.spec.exposed, "not_a_number", cls.__name__)
-        return None
+            if INT64_MIN <= value <= INT64_MAX:  # type: ignore[operator]
+                return value  # type: ignore[return-value]
+            drops.report(self.spec.exposed, "out_of_range", "an integer outside int64")
+            return None
+        return self._coerced(value)
+
+    def _coerced(self, value: object) -> float | int | None:
+        """Numbers of other classes: int/float subclasses, numpy scalars, Fraction; never bool, str or Decimal."""
+        try:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError
+            converted: int | float = (
+                operator.index(value) if isinstance(value, numbers.Integral) else float(value)  # type: ignore[arg-type]
+            )
+        except Exception:  # a hostile __index__/__float__ is a value we cannot read
+            drops.report(self.spec.exposed, "not_a_number", _class_name(value))
+            return None
+        return self._value(int(converted) if isinstance(converted, int) else float(converted))
 
     def _attributes(self, given: Mapping[str, object]) -> dict[str, _AttrValue] | None:
         """Common attributes merged with validated call-time ones; None when the cardinality limit refuses them."""
         try:
-            raw_key: frozenset[tuple[str, object]] | None = frozenset(given.items())
+            # Keyed with each value's class: True == 1 == 1.0 in Python, but they are three attribute sets to OTel.
+            raw_key: frozenset[tuple[str, type, object]] | None = frozenset(
+                (key, value.__class__, value) for key, value in given.items()
+            )
             memo = self._memo.get(raw_key)  # type: ignore[arg-type]
             if memo is not None:
                 return memo
-        except TypeError:  # an unhashable value (dict, list): validation below drops it
+        except Exception:  # an unhashable value (dict, list) or a hostile __hash__: validation below drops it
             raw_key = None
         attrs = self._validated(given)
-        set_key = frozenset(attrs.items())
+        set_key = frozenset((key, value.__class__, value) for key, value in attrs.items())
         admitted = self._sets.get(set_key)
         if admitted is None:
             if len(self._sets) >= self._limit:
@@ -197,11 +220,12 @@ class MetricHandle:
         scrubber = self._snap.scrubber if self._snap is not None else _INACTIVE.scrubber
         for key, raw in given.items():
             if key not in self._attr_specs:
-                drops.report(self.spec.exposed, "unknown_attribute", f"key {key!r}", attribute=True)
+                drops.report(self.spec.exposed, "unknown_attribute", f"key {_shown(key)}", attribute=True)
                 continue
             value = _attribute_value(raw)
-            if value is None:
-                drops.report(self.spec.exposed, "invalid_attribute_value", f"key {key!r}", attribute=True)
+            if value is None or value is _OUT_OF_RANGE:
+                reason = "invalid_attribute_value" if value is None else "out_of_range"
+                drops.report(self.spec.exposed, reason, f"key {_shown(key)}", attribute=True)
                 continue
             spec = self._attr_specs[key]
             if spec is not None and spec.values is not None:
@@ -214,17 +238,37 @@ class MetricHandle:
         return out
 
 
+#: What :func:`_attribute_value` returns for an int OTLP cannot carry (dropped with reason ``out_of_range``).
+_OUT_OF_RANGE: Any = object()
+
+
 def _attribute_value(raw: object) -> _AttrValue | None:
+    """A label value every exporter can encode: bounded valid text, a bool, an int64 or a finite float."""
     cls = raw.__class__
     if cls is str:
-        return raw if len(raw) <= MAX_ATTRIBUTE_LENGTH else raw[:MAX_ATTRIBUTE_LENGTH]  # type: ignore[index,return-value]
-    if cls is bool or cls is int:
+        return safe_text(raw, MAX_ATTRIBUTE_LENGTH)  # type: ignore[arg-type]
+    if cls is bool:
         return raw  # type: ignore[return-value]
+    if cls is int:
+        return raw if INT64_MIN <= raw <= INT64_MAX else _OUT_OF_RANGE  # type: ignore[operator,return-value]
     if cls is float:
         return raw if math.isfinite(raw) else None  # type: ignore[arg-type,return-value]
-    if isinstance(raw, str):
-        return _attribute_value(str(raw))
+    if isinstance(raw, str):  # a str subclass: its own __str__/__len__ may raise, so copy through str's
+        return safe_text(str.__str__(raw), MAX_ATTRIBUTE_LENGTH)
     return None
+
+
+def _shown(key: object) -> str:
+    """A key as shown in a warning: its repr, bounded."""
+    text = repr(str.__str__(key)) if isinstance(key, str) else "<non-str>"
+    return text if len(text) <= _KEY_SHOWN else text[:_KEY_SHOWN] + "…"
+
+
+def _class_name(value: object) -> str:
+    try:
+        return str(type(value).__name__)
+    except Exception:  # pragma: no cover - a metaclass that breaks __name__
+        return "object"
 
 
 class CounterHandle(MetricHandle):
@@ -308,6 +352,9 @@ class HistogramHandle(MetricHandle):
                 return
             checked = self._value(value)
             if checked is None:
+                return
+            if checked < 0:  # the SDK would log a warning per call and record nothing
+                drops.report(self.spec.exposed, "negative_value")
                 return
             attrs = self._attributes(attributes) if attributes else self._base
             if attrs is not None:

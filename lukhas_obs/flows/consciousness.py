@@ -31,7 +31,7 @@ from opentelemetry.trace import Span
 
 from lukhas_obs import drops
 from lukhas_obs.flows._scope import RecordingScope
-from lukhas_obs.instruments import metric
+from lukhas_obs.instruments import INT64_MAX, metric
 from lukhas_obs.spans import enabled, timed
 
 __all__ = ["DreamStep", "Reflection", "dream_step", "record_anomalies", "reflect", "set_backpressure"]
@@ -48,27 +48,40 @@ _backpressure = metric(BACKPRESSURE)
 def record_anomalies(found: int | Sized) -> int:
     """Add the number of anomalies ``found`` (a count, or a collection of them) to the anomaly counter.
 
-    Returns the count added (0 for an empty collection; a bad value is dropped by the handle and reported).
+    Returns the count added (0 for an empty collection; a bad value — a negative or huge count, a collection whose
+    ``len()`` raises — is dropped, reported and returns 0, never raising into the caller).
     """
-    count = len(found) if isinstance(found, Sized) else found
-    if count:
-        _anomalies.add(count)  # type: ignore[attr-defined]
-    return count if type(count) is int and count >= 0 else 0
+    try:
+        count = len(found) if isinstance(found, Sized) else found
+    except Exception as exc:  # a hostile __len__: the caller's bug must not become an exception here
+        drops.report(ANOMALIES_TOTAL, "not_a_number", type(exc).__name__)
+        return 0
+    if count.__class__ is int and count == 0:
+        return 0
+    _anomalies.add(count)  # type: ignore[attr-defined]  # the handle drops and reports anything unusable
+    return count if count.__class__ is int and 0 < count <= INT64_MAX else 0  # type: ignore[operator,return-value]
 
 
 def set_backpressure(ratio: float) -> bool:
     """Set the dream backpressure gauge to ``ratio``; False (and nothing recorded) unless it is a number in [0, 1].
 
     An out-of-range ratio is a bug in the caller's arithmetic: it is dropped and reported as ``out_of_range``
-    (``lukhas_obs_dropped_measurements_total``) rather than clamped, which would hide it.
+    (``lukhas_obs_dropped_measurements_total``) rather than clamped, which would hide it. Never raises.
     """
-    if isinstance(ratio, Real) and not isinstance(ratio, bool) and math.isfinite(ratio):
-        if 0.0 <= ratio <= 1.0:
-            _backpressure.set(ratio)  # type: ignore[attr-defined]
-            return True
-        if enabled():
-            drops.report(BACKPRESSURE, "out_of_range", "expected a ratio in [0, 1]")
-        return False
+    if isinstance(ratio, Real) and not isinstance(ratio, bool):
+        try:
+            value = float(ratio)
+        except OverflowError:  # an int too large for any float (10**400): out of range by far
+            value = 2.0
+        except Exception:  # a hostile __float__: the handle below reports it as not a number
+            value = math.nan
+        if math.isfinite(value):
+            if 0.0 <= value <= 1.0:
+                _backpressure.set(ratio)  # type: ignore[attr-defined]
+                return True
+            if enabled():
+                drops.report(BACKPRESSURE, "out_of_range", "expected a ratio in [0, 1]")
+            return False
     _backpressure.set(ratio)  # type: ignore[attr-defined]  # the handle reports NaN, infinity, non-numbers
     return False
 

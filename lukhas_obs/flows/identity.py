@@ -31,6 +31,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from opentelemetry import trace
 
+from lukhas_obs import drops
 from lukhas_obs.catalog import FOLD_VALUE, find_metric
 from lukhas_obs.instruments import metric
 from lukhas_obs.spans import SpanScope, enabled, timed
@@ -67,21 +68,36 @@ class AuthOutcome(Protocol):
 def outcome(result: object) -> tuple[bool, str]:
     """``(ok, reason)`` of a verifier's result: an :class:`AuthOutcome`, an ``(ok, reason)`` pair, or a bool.
 
-    Anything else counts as a failure with reason ``other``: an authentication that cannot say yes is a no.
+    Anything else counts as a failure with reason ``other``: an authentication that cannot say yes is a no. So does
+    a result whose ``ok`` or ``reason`` raises when read; that is reported, never raised into the caller.
     """
+    try:
+        return _outcome(result)
+    except Exception as exc:
+        drops.report(FAILURES_TOTAL, "unreadable_result", type(exc).__name__)
+        return False, FOLD_VALUE
+
+
+def _outcome(result: object) -> tuple[bool, str]:
     if isinstance(result, bool):
         return result, "" if result else FOLD_VALUE
+    if isinstance(result, tuple):
+        if len(result) == 2 and isinstance(result[0], bool):
+            return result[0], _plain(result[1])
+        return False, FOLD_VALUE
     ok = getattr(result, "ok", None)
     if isinstance(ok, bool):
-        reason = getattr(result, "reason", "")
-        return ok, reason if isinstance(reason, str) else FOLD_VALUE
-    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool):
-        reason = result[1]
-        return result[0], reason if isinstance(reason, str) else FOLD_VALUE
+        return ok, _plain(getattr(result, "reason", ""))
     return False, FOLD_VALUE
 
 
+def _plain(text: object) -> str:
+    """``text`` as a plain str (a str subclass is copied without calling its methods); anything else ``other``."""
+    return str.__str__(text) if isinstance(text, str) else FOLD_VALUE
+
+
 def _fold_tier(tier: str) -> str:
+    tier = _plain(tier)
     return tier if tier in TIERS else FOLD_VALUE
 
 

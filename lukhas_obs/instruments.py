@@ -30,9 +30,9 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from lukhas_obs import drops
-from lukhas_obs.drops import safe_text
 from lukhas_obs.catalog import FOLD_VALUE, MetricSpec, find_metric
 from lukhas_obs.catalog.spec import AttributeSpec
+from lukhas_obs.drops import safe_text
 from lukhas_obs.scrubbing import Scrubber
 
 __all__ = [

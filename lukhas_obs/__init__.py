@@ -29,7 +29,12 @@ from lukhas_obs.instruments import (
     MetricHandle,
     ObservableGaugeHandle,
     UpDownCounterHandle,
+    counter,
+    gauge,
+    histogram,
     metric,
+    observable_gauge,
+    updown_counter,
 )
 from lukhas_obs.runtime import Telemetry, force_flush, shutdown
 from lukhas_obs.settings import Settings, resolve_settings
@@ -55,13 +60,17 @@ __all__ = [
     "active",
     "catalogs",
     "configure",
+    "counter",
     "flows",
     "force_flush",
+    "gauge",
     "get_tracer",
+    "histogram",
     "load_catalog",
     "metric",
     "metrics_asgi_app",
     "metrics_wsgi_app",
+    "observable_gauge",
     "propagation",
     "register",
     "register_yaml",
@@ -69,6 +78,7 @@ __all__ = [
     "shutdown",
     "span",
     "timed",
+    "updown_counter",
 ]
 
 

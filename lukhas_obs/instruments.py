@@ -25,12 +25,13 @@ import numbers
 import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from lukhas_obs import drops
 from lukhas_obs.catalog import FOLD_VALUE, MetricSpec, find_metric
+from lukhas_obs.catalog.kinds import KINDS, MetricKind
 from lukhas_obs.catalog.spec import AttributeSpec
 from lukhas_obs.drops import safe_text
 from lukhas_obs.scrubbing import Scrubber
@@ -42,7 +43,12 @@ __all__ = [
     "MetricHandle",
     "ObservableGaugeHandle",
     "UpDownCounterHandle",
+    "counter",
+    "gauge",
+    "histogram",
     "metric",
+    "observable_gauge",
+    "updown_counter",
 ]
 
 #: Longest string attribute value kept; longer values are truncated (label values are not documents).
@@ -124,15 +130,50 @@ def metric(exposed: str) -> MetricHandle:
     return handle
 
 
-class MetricHandle:
-    """Common machinery: lazy instrument resolution and attribute validation against the spec."""
+class OTelInstrumentSink:
+    """Where admitted measurements go today: one OTel SDK instrument, through its kind's recording method.
 
-    __slots__ = ("_attr_specs", "_base", "_instrument", "_limit", "_memo", "_sets", "_snap", "spec")
+    The handle's admission step (value check, attribute validation, folding, scrubbing, cardinality, memo) runs
+    first and hands only valid ``(value, attributes)`` pairs here. A second sink (an own aggregation) plugs in at
+    the same seam without another copy of admission.
+    """
+
+    __slots__ = ("instrument", "method")
+
+    def __init__(self, instrument: Any, method: str) -> None:
+        self.instrument = instrument
+        self.method = method
+
+    def put(self, value: float | int, attributes: Mapping[str, _AttrValue]) -> None:
+        getattr(self.instrument, self.method)(value, attributes)
+
+
+class MetricHandle:
+    """Common machinery: lazy instrument resolution, then admission, then the sink — one body for every kind.
+
+    Subclasses only name their recording method (``add``/``record``/``set``) and, where the OTel instrument needs
+    more than name, unit and description, the extra creation options.
+    """
+
+    __slots__ = (
+        "_attr_specs",
+        "_base",
+        "_instrument",
+        "_kind",
+        "_limit",
+        "_memo",
+        "_sets",
+        "_sink",
+        "_snap",
+        "spec",
+    )
 
     def __init__(self, spec: MetricSpec) -> None:
         self.spec = spec
+        self._kind: MetricKind = KINDS[spec.kind]
         self._snap: _Snapshot | None = None
         self._instrument: Any = None
+        self._sink: OTelInstrumentSink | None = None
         self._base: dict[str, _AttrValue] = {}
         self._sets: dict[frozenset[tuple[str, type, _AttrValue]], dict[str, _AttrValue]] = {}
         self._memo: dict[frozenset[tuple[str, type, object]], dict[str, _AttrValue]] = {}
@@ -157,11 +198,40 @@ class MetricHandle:
         self._memo = {}
         self._limit = snap.limit_for(self.spec.exposed)
         self._instrument = instrument
+        method = self._kind.method
+        self._sink = OTelInstrumentSink(instrument, method) if instrument is not None and method else None
         self._snap = snap
         return instrument
 
-    def _create(self, meter: Meter) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def _create(self, meter: Meter) -> Any:
+        """The OTel instrument of this metric, made by the kind's factory."""
+        s = self.spec
+        factory = getattr(meter, self._kind.otel_factory)
+        return factory(s.otel_name, unit=s.unit, description=s.description, **self._create_options())
+
+    def _create_options(self) -> dict[str, Any]:
+        """Extra keyword arguments of the kind's OTel factory (bucket advice, callbacks)."""
+        return {}
+
+    def _emit(self, value: object, attributes: Mapping[str, object]) -> None:
+        """Admission, then the sink: the one recording body every kind's method delegates to. Never raises."""
+        try:
+            if self._snap is not _snapshot:
+                self._resolve()
+            sink = self._sink
+            if sink is None:
+                return
+            checked = self._value(value)
+            if checked is None:
+                return
+            if checked < 0 and self._kind.negative_reason is not None:
+                drops.report(self.spec.exposed, self._kind.negative_reason)
+                return
+            attrs = self._attributes(attributes) if attributes else self._base
+            if attrs is not None:
+                sink.put(checked, attrs)
+        except Exception as exc:
+            drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
 
     def _value(self, value: object) -> float | int | None:
         """A finite float or an int64, or None after reporting why it was dropped."""
@@ -276,29 +346,9 @@ class CounterHandle(MetricHandle):
 
     __slots__ = ()
 
-    def _create(self, meter: Meter) -> Any:
-        s = self.spec
-        return meter.create_counter(s.otel_name, unit=s.unit, description=s.description)
-
     def add(self, amount: float = 1, /, **attributes: object) -> None:
         """Add ``amount`` (>= 0) to the series selected by ``attributes``."""
-        try:
-            if self._snap is not _snapshot:
-                self._resolve()
-            instrument = self._instrument
-            if instrument is None:
-                return
-            value = self._value(amount)
-            if value is None:
-                return
-            if value < 0:
-                drops.report(self.spec.exposed, "negative_increment")
-                return
-            attrs = self._attributes(attributes) if attributes else self._base
-            if attrs is not None:
-                instrument.add(value, attrs)
-        except Exception as exc:
-            drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
+        self._emit(amount, attributes)
 
 
 class UpDownCounterHandle(MetricHandle):
@@ -306,61 +356,22 @@ class UpDownCounterHandle(MetricHandle):
 
     __slots__ = ()
 
-    def _create(self, meter: Meter) -> Any:
-        s = self.spec
-        return meter.create_up_down_counter(s.otel_name, unit=s.unit, description=s.description)
-
     def add(self, amount: float, /, **attributes: object) -> None:
         """Add ``amount`` (any sign) to the series selected by ``attributes``."""
-        try:
-            if self._snap is not _snapshot:
-                self._resolve()
-            instrument = self._instrument
-            if instrument is None:
-                return
-            value = self._value(amount)
-            if value is None:
-                return
-            attrs = self._attributes(attributes) if attributes else self._base
-            if attrs is not None:
-                instrument.add(value, attrs)
-        except Exception as exc:
-            drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
+        self._emit(amount, attributes)
 
 
 class HistogramHandle(MetricHandle):
-    """A histogram with the catalog's explicit bucket boundaries."""
+    """A histogram with the catalog's explicit bucket boundaries. Negative values are dropped."""
 
     __slots__ = ()
 
-    def _create(self, meter: Meter) -> Any:
-        s = self.spec
-        return meter.create_histogram(
-            s.otel_name,
-            unit=s.unit,
-            description=s.description,
-            explicit_bucket_boundaries_advisory=list(s.buckets or ()),
-        )
+    def _create_options(self) -> dict[str, Any]:
+        return {"explicit_bucket_boundaries_advisory": list(self.spec.buckets or ())}
 
     def record(self, value: float, /, **attributes: object) -> None:
         """Record one observation (e.g. a latency in the spec's unit)."""
-        try:
-            if self._snap is not _snapshot:
-                self._resolve()
-            instrument = self._instrument
-            if instrument is None:
-                return
-            checked = self._value(value)
-            if checked is None:
-                return
-            if checked < 0:  # the SDK would log a warning per call and record nothing
-                drops.report(self.spec.exposed, "negative_value")
-                return
-            attrs = self._attributes(attributes) if attributes else self._base
-            if attrs is not None:
-                instrument.record(checked, attrs)
-        except Exception as exc:
-            drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
+        self._emit(value, attributes)
 
 
 class GaugeHandle(MetricHandle):
@@ -368,26 +379,9 @@ class GaugeHandle(MetricHandle):
 
     __slots__ = ()
 
-    def _create(self, meter: Meter) -> Any:
-        s = self.spec
-        return meter.create_gauge(s.otel_name, unit=s.unit, description=s.description)
-
     def set(self, value: float, /, **attributes: object) -> None:
         """Set the current value of the series selected by ``attributes``."""
-        try:
-            if self._snap is not _snapshot:
-                self._resolve()
-            instrument = self._instrument
-            if instrument is None:
-                return
-            checked = self._value(value)
-            if checked is None:
-                return
-            attrs = self._attributes(attributes) if attributes else self._base
-            if attrs is not None:
-                instrument.set(checked, attrs)
-        except Exception as exc:
-            drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
+        self._emit(value, attributes)
 
 
 ObservationSource = Callable[[], "float | Iterable[tuple[float, Mapping[str, object]]]"]
@@ -402,11 +396,8 @@ class ObservableGaugeHandle(MetricHandle):
         super().__init__(spec)
         self._callbacks: list[ObservationSource] = []
 
-    def _create(self, meter: Meter) -> Any:
-        s = self.spec
-        return meter.create_observable_gauge(
-            s.otel_name, callbacks=[self._collect], unit=s.unit, description=s.description
-        )
+    def _create_options(self) -> dict[str, Any]:
+        return {"callbacks": [self._collect]}
 
     def observe(self, source: ObservationSource) -> ObservationSource:
         """Register ``source``: it returns a number, or ``(value, attributes)`` pairs. Usable as a decorator."""
@@ -431,6 +422,7 @@ class ObservableGaugeHandle(MetricHandle):
         return out
 
 
+#: The handle class of each kind of :data:`lukhas_obs.catalog.kinds.KINDS`.
 _HANDLE_TYPES: dict[str, type[MetricHandle]] = {
     "counter": CounterHandle,
     "updown_counter": UpDownCounterHandle,
@@ -438,3 +430,40 @@ _HANDLE_TYPES: dict[str, type[MetricHandle]] = {
     "gauge": GaugeHandle,
     "observable_gauge": ObservableGaugeHandle,
 }
+if set(_HANDLE_TYPES) != set(KINDS):  # pragma: no cover - a kind added to the table without its handle
+    raise ImportError(f"metric kinds without a handle class: {sorted(set(KINDS) ^ set(_HANDLE_TYPES))}")
+
+H = TypeVar("H", bound=MetricHandle)
+
+
+def _typed(exposed: str, cls: type[H]) -> H:
+    handle = metric(exposed)
+    if not isinstance(handle, cls):
+        wanted = next(k for k, c in _HANDLE_TYPES.items() if c is cls)
+        raise TypeError(f"{exposed!r} is a {handle.spec.kind}, not a {wanted}; use lukhas_obs.{handle.spec.kind}()")
+    return handle
+
+
+def counter(exposed: str) -> CounterHandle:
+    """The handle of a catalog counter (TypeError if ``exposed`` names another kind, KeyError if unknown)."""
+    return _typed(exposed, CounterHandle)
+
+
+def updown_counter(exposed: str) -> UpDownCounterHandle:
+    """The handle of a catalog up-down counter."""
+    return _typed(exposed, UpDownCounterHandle)
+
+
+def histogram(exposed: str) -> HistogramHandle:
+    """The handle of a catalog histogram."""
+    return _typed(exposed, HistogramHandle)
+
+
+def gauge(exposed: str) -> GaugeHandle:
+    """The handle of a catalog gauge."""
+    return _typed(exposed, GaugeHandle)
+
+
+def observable_gauge(exposed: str) -> ObservableGaugeHandle:
+    """The handle of a catalog observable gauge."""
+    return _typed(exposed, ObservableGaugeHandle)

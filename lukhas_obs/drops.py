@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _log = logging.getLogger("lukhas_obs")
@@ -21,6 +22,9 @@ _warned: set[tuple[str, str, bool]] = set()
 _warned_lock = threading.Lock()
 _guard = threading.local()
 _counters: dict[bool, Any] = {}
+#: How to find a self-metric's handle by name; set by :mod:`lukhas_obs.instruments` when it loads, so this module
+#: (imported by the recording path itself) imports nothing of it.
+_handle_for: Callable[[str], Any] | None = None
 _wheres: set[str] = set()
 
 #: Distinct ``metric`` label values (and warning keys) kept; later ones are reported as ``other``.
@@ -61,9 +65,9 @@ def report(metric: str, reason: str, detail: str = "", *, attribute: bool = Fals
         try:
             counter = _counters.get(attribute)
             if counter is None:
-                from lukhas_obs.instruments import metric as _metric
-
-                counter = _counters[attribute] = _metric(DROPPED_ATTRIBUTES if attribute else DROPPED_MEASUREMENTS)
+                if _handle_for is None:
+                    return
+                counter = _counters[attribute] = _handle_for(DROPPED_ATTRIBUTES if attribute else DROPPED_MEASUREMENTS)
             counter.add(1, metric=metric, reason=reason)
         finally:
             _guard.active = False
@@ -102,6 +106,13 @@ def safe_text(text: str, limit: int) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def use_handles(handle_for: Callable[[str], Any]) -> None:
+    """Count drops through ``handle_for(name)`` (the catalog's handle lookup)."""
+    global _handle_for
+    _handle_for = handle_for
+    _counters.clear()
 
 
 def reset_warnings() -> None:

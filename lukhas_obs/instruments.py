@@ -433,6 +433,8 @@ _HANDLE_TYPES: dict[str, type[MetricHandle]] = {
 if set(_HANDLE_TYPES) != set(KINDS):  # pragma: no cover - a kind added to the table without its handle
     raise ImportError(f"metric kinds without a handle class: {sorted(set(KINDS) ^ set(_HANDLE_TYPES))}")
 
+drops.use_handles(metric)
+
 H = TypeVar("H", bound=MetricHandle)
 
 

@@ -2,7 +2,7 @@
 
 Wiring of ``MemoryOrchestrator``::
 
-    from lukhas_obs.flows import memory
+    from lukhas_obs.flows import memory  # or: from lukhas_obs.systems.lukhas_core import memory
 
     def add_event(self, text, meta):
         with memory.add_event(size=len(text), lane=meta.get("lane"), fold=meta.get("fold")) as event:
@@ -23,8 +23,8 @@ from __future__ import annotations
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from lukhas_obs.flows._scope import RecordingScope
 from lukhas_obs.instruments import metric
+from lukhas_obs.scopes import RecordingScope
 from lukhas_obs.spans import SpanScope, timed
 
 __all__ = ["MemoryEvent", "add_event", "docs_indexed", "duplicates_dropped", "query"]

@@ -5,7 +5,7 @@ The helper wraps the *verification*, not the credentials: it calls a zero-argume
 hashes, TOTP codes, tokens and JWTs stay in the caller's closure; they never reach a span attribute, an event or a
 label, and exceptions raised during verification are recorded by type only (their messages could quote input)::
 
-    from lukhas_obs.flows import identity
+    from lukhas_obs.flows import identity  # or: from lukhas_obs.systems.lukhas_core import identity
 
     class Tiers:
         @identity.authenticated("T2")

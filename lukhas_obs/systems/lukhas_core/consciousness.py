@@ -2,7 +2,7 @@
 
 Wiring of ``ReflectionEngine`` and ``DreamEngine``::
 
-    from lukhas_obs.flows import consciousness
+    from lukhas_obs.flows import consciousness  # or: from lukhas_obs.systems.lukhas_core import consciousness
 
     def reflect(self, state):
         with consciousness.reflect(phase=state.phase) as reflection:
@@ -30,8 +30,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from lukhas_obs import drops
-from lukhas_obs.flows._scope import RecordingScope
 from lukhas_obs.instruments import INT64_MAX, metric
+from lukhas_obs.scopes import RecordingScope
 from lukhas_obs.spans import enabled, timed
 
 __all__ = ["DreamStep", "Reflection", "dream_step", "record_anomalies", "reflect", "set_backpressure"]

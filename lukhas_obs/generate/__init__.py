@@ -1,6 +1,7 @@
 """``lukhas-obs generate``: Prometheus rules, promtool tests, Grafana dashboards and the metrics reference.
 
-Everything is derived from the catalogs (``lukhas_obs/catalog/data/*.yaml``): a metric, SLO or panel is declared
+Everything is derived from the catalogs — those of every registered system (:mod:`lukhas_obs.systems`), the SDK's
+self-telemetry, or any catalog file given with ``--catalog-file``: a metric, SLO or panel is declared
 once and every artefact follows. Output is deterministic (stable order, sorted JSON keys), so the committed copies
 under ``collector/`` and ``docs/`` can be checked for drift by regenerating into a temporary directory.
 
@@ -19,25 +20,61 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
 from lukhas_obs.catalog.spec import Catalog
 
-__all__ = ["KINDS", "generate", "register_cli", "shipped_catalogs"]
+__all__ = ["KINDS", "generate", "register_cli", "select_catalogs", "shipped_catalogs"]
 
 #: Output kinds in the order ``all`` produces them.
 KINDS: tuple[str, ...] = ("rules", "tests", "dashboards", "docs")
 
 
 def shipped_catalogs() -> tuple[Catalog, ...]:
-    """The catalogs shipped in ``lukhas_obs/catalog/data``, sorted by name (a stable default for generation)."""
-    from lukhas_obs.catalog import builtin
+    """Every known system's catalogs plus the SDK's self-telemetry, sorted by name (the default for generation)."""
+    from lukhas_obs.catalog import builtin, register_yaml
+    from lukhas_obs.systems import catalog_paths
 
-    data = resources.files("lukhas_obs.catalog") / "data"
-    names = sorted(p.name[: -len(".yaml")] for p in data.iterdir() if p.name.endswith(".yaml"))
-    return tuple(builtin(name) for name in names)
+    found = [register_yaml(path) for path in catalog_paths()] + [builtin("lukhas_obs_self")]
+    return tuple(sorted({c.name: c for c in found}.values(), key=lambda c: c.name))
+
+
+def select_catalogs(
+    names: Sequence[str] | None = None,
+    systems: Sequence[str] | None = None,
+    files: Sequence[str | Path] | None = None,
+) -> tuple[Catalog, ...] | None:
+    """The catalogs ``--catalog``/``--system``/``--catalog-file`` name (None: the default, every known one).
+
+    Unknown names are a ValueError listing what is known; a catalog file is loaded and validated (a
+    :class:`~lukhas_obs.errors.CatalogError` names the file and the problem) without registering it.
+    """
+    from lukhas_obs.catalog import load_catalog
+    from lukhas_obs.systems import catalog_paths
+
+    if not (names or systems or files):
+        return None
+    chosen: list[Catalog] = []
+    if names:
+        known = {c.name: c for c in shipped_catalogs()}
+        missing = [n for n in names if n not in known]
+        if missing:
+            shown = ", ".join(repr(n) for n in missing)
+            raise ValueError(f"no built-in catalog {shown}; known catalogs (shipped and installed): {', '.join(known)}")
+        chosen += [known[n] for n in names]
+    if systems:
+        from lukhas_obs.catalog import register_yaml
+
+        try:
+            chosen += [register_yaml(path) for path in catalog_paths(systems)]
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+    for path in files or ():
+        if not Path(path).is_file():
+            raise ValueError(f"--catalog-file {str(path)!r}: no such file")
+        chosen.append(load_catalog(path))
+    return tuple({c.name: c for c in chosen}.values())
 
 
 def _producers() -> dict[str, Callable[[Sequence[Catalog]], list]]:  # type: ignore[type-arg]
@@ -72,19 +109,23 @@ def generate(kinds: Sequence[str], catalogs: Sequence[Catalog] | None = None) ->
     return files
 
 
-def run(kinds: Sequence[str], out: str, catalog_names: Sequence[str] | None, stream: TextIO | None = None) -> int:
-    """CLI body: generate ``kinds`` for the named catalogs (default: all shipped) into ``out``; exit code 0.
+def run(
+    kinds: Sequence[str],
+    out: str,
+    catalog_names: Sequence[str] | None = None,
+    stream: TextIO | None = None,
+    *,
+    systems: Sequence[str] | None = None,
+    catalog_files: Sequence[str] | None = None,
+) -> int:
+    """CLI body: generate ``kinds`` for the chosen catalogs (default: every known one) into ``out``; exit code 0.
 
-    Everything is generated (and validated) before the first file is written. An unknown catalog is a ValueError,
-    which the CLI reports as a usage error (exit 2).
+    Everything is generated (and validated) before the first file is written. An unknown catalog or system is a
+    ValueError, which the CLI reports as a usage error (exit 2).
     """
-    from lukhas_obs.catalog import builtin
     from lukhas_obs.generate.output import write_files
 
-    try:
-        catalogs = [builtin(name) for name in catalog_names] if catalog_names else None
-    except KeyError as exc:
-        raise ValueError(exc.args[0]) from None
+    catalogs = select_catalogs(catalog_names, systems, catalog_files)
     written = write_files(out, generate(kinds, catalogs))
     for path in written:
         print(f"wrote {path}", file=stream or sys.stderr)
@@ -106,6 +147,24 @@ def register_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         action="append",
         default=None,
         metavar="NAME",
-        help="a built-in catalog to generate from (repeatable; default: every shipped catalog)",
+        help="a known catalog to generate from, by name (repeatable; default: every known catalog)",
     )
-    parser.set_defaults(handler=lambda args: run(args.kind, str(Path(args.out)), args.catalog))
+    parser.add_argument(
+        "--system",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="generate from this system's catalogs (repeatable; systems come from the lukhas_obs.systems entry points)",
+    )
+    parser.add_argument(
+        "--catalog-file",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="generate from this catalog YAML file (repeatable; validated, not registered)",
+    )
+    parser.set_defaults(
+        handler=lambda args: run(
+            args.kind, str(Path(args.out)), args.catalog, systems=args.system, catalog_files=args.catalog_file
+        )
+    )

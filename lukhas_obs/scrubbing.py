@@ -1,85 +1,124 @@
-"""One scrubber for every signal: span attributes, span events (exception messages and stack traces), span status,
-metric attribute values, the resource, and log records.
+"""One scrubber for every signal: span names, span attributes, span events (their names, exception messages and stack
+traces), span status, link attributes, metric attribute values, the resource, and log records.
 
 Two kinds of rules:
 
 - **Key rules** look at an attribute *name*, split into words (``http.request.header.authorization`` →
-  ``http request header authorization``; ``apiKey`` → ``api key``). A name with a sensitive word (password, secret,
-  token, jwt, authorization, cookie, session, csrf, credential, totp, ...) or pair (api key, private key, credit card)
-  has its whole value replaced. Matching whole words keeps ``tokens_used`` or ``author`` intact.
-- **Value rules** find secret *shapes* inside any string: JWTs, ``Bearer``/``Basic`` credentials, ``password=...``
-  style pairs, passwords in URLs, PEM private keys, argon2/bcrypt hashes, card numbers (Luhn-checked), cloud keys.
-  Only the matched secret is replaced, so an exception message stays readable.
+  ``http request header authorization``; ``apiKey`` → ``api key``; ``DB_PASSWORD`` → ``db password``). A name with
+  a sensitive word (password, pass, pwd, secret, token, jwt, authorization, cookie, session, csrf, credential, totp,
+  ...), a sensitive pair (api key, private key, credit card, auth key, ...) or a glued compound (``PGPASSWORD``,
+  ``accesstoken``, ``jsessionid``, ``clientsecret``) has its whole value replaced. Whole words keep ``passage``,
+  ``compass``, ``tokenizer_name`` or ``author`` readable. A name whose *last* word says it describes the secret
+  rather than holds it — count, length, type, expiry, name, enabled, ... — is kept: ``token_count`` and
+  ``password_length`` are not secrets.
+- **Value rules** find secret *shapes* inside any string: ``key=value`` / ``key: value`` / JSON ``"key": "value"``
+  pairs whose key passes the key rules (``DB_PASSWORD=…``, ``?access_token=…``, ``"pass": "…"``, escaped JSON, CLI
+  ``--password …``), ``Bearer``/``Basic``/``token`` credentials, passwords in URLs, PEM and PuTTY private keys,
+  JWTs, argon2/bcrypt/scrypt/pbkdf2 hashes, Luhn-valid card numbers, and vendor tokens taken from the public
+  secret-scanning rule sets (gitleaks ``cmd/generate/config/rules``, Yelp detect-secrets ``plugins``): GitHub,
+  GitLab, Slack tokens and webhooks, AWS access key ids, Stripe, Google API keys, OpenAI/Anthropic ``sk-``, npm,
+  PyPI, Twilio, SendGrid, Shopify. Only the matched secret is replaced, so an exception message stays readable.
 
 The placeholder names the rule that fired — ``[REDACTED:password]`` — never any part of the value. Extra patterns
 (regular expressions, applied to names and values) and an allow-list of attribute names are configurable.
+
+**Linear time, bounded scan.** Every built-in pattern is linear by construction, without possessive quantifiers or
+atomic groups (Python 3.10 has neither): each starts with a literal (so ``re`` finds candidates with its fast
+literal search), quantifiers that follow one another never overlap or are bounded, and anchors that would let a
+pattern restart inside a run it already scanned (``eyJ-eyJ-…``, ``a.a.a…://``) are lookbehinds placed after the
+literal. All rules report spans of the original text, merged once, so the output is built in one pass and
+scrubbing is idempotent. A string is scanned up to :data:`MAX_SCAN_CHARS` characters; the rest is **cut** and
+replaced by ``[REDACTED:truncated]`` (an unscanned tail could hold anything, so it is never emitted). The cut
+backs off over a token-like run it would split, so no head of a token is left behind. Measured figures:
+``benchmarks/bench_scrubber.py``.
+
+Limits (what no scrubber can know): a secret with no recognisable shape under an innocuous name (a base32 TOTP
+seed in an attribute called ``note``); a password in prose (``my password is hunter2``); vendor formats not listed
+here. The ``key: value`` rule also redacts a word after ``token:`` in prose (``refresh token: connection refused``).
+User ``extra_patterns`` are the user's own regular expressions: they run on the bounded scan only, and their time
+is theirs.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+import string
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
-__all__ = ["DEFAULT_SENSITIVE_WORDS", "Scrubber", "ScrubbingLogFilter", "ScrubbingSpanExporter", "placeholder"]
+from lukhas_obs import drops
+
+__all__ = [
+    "DEFAULT_SENSITIVE_WORDS",
+    "MAX_SCAN_CHARS",
+    "Scrubber",
+    "ScrubbingLogFilter",
+    "ScrubbingSpanExporter",
+    "placeholder",
+]
+
+#: Longest part of a string the value rules scan; the rest is cut (see the module docstring).
+MAX_SCAN_CHARS = 64 * 1024
+#: How far the cut backs up so it does not split a token (vendor tokens are shorter than this).
+_CUT_BACKOFF = 512
 
 #: Single words that make an attribute name sensitive.
 DEFAULT_SENSITIVE_WORDS: frozenset[str] = frozenset(
     {
-        "password", "passwd", "passphrase", "pwd", "secret", "secrets", "token", "jwt", "bearer",
-        "authorization", "cookie", "cookies", "session", "sessionid", "csrf", "xsrf", "credential", "credentials",
-        "apikey", "totp", "otp", "mfa", "ssn", "cvv", "cvc", "pin", "signature",
+        "password", "passwd", "passphrase", "pass", "pwd", "secret", "secrets", "token", "jwt", "bearer",
+        "authorization", "cookie", "cookies", "session", "sessionid", "sessid", "csrf", "xsrf", "credential",
+        "credentials", "apikey", "totp", "otp", "mfa", "ssn", "cvv", "cvc", "pin", "signature", "sig", "dsn",
     }
 )  # fmt: skip
-#: Adjacent word pairs that make an attribute name sensitive.
+#: Adjacent word pairs that make an attribute name sensitive (detect-secrets ``keyword.py`` DENYLIST pairs, ...).
 DEFAULT_SENSITIVE_PAIRS: frozenset[tuple[str, str]] = frozenset(
     {
-        ("api", "key"), ("private", "key"), ("secret", "key"), ("access", "key"), ("credit", "card"),
-        ("card", "number"), ("set", "cookie"), ("client", "secret"), ("refresh", "token"), ("access", "token"),
+        ("api", "key"), ("private", "key"), ("priv", "key"), ("secret", "key"), ("access", "key"), ("auth", "key"),
+        ("client", "key"), ("account", "key"), ("service", "key"), ("signing", "key"), ("encryption", "key"),
+        ("master", "key"), ("hmac", "key"), ("session", "key"), ("credit", "card"), ("card", "number"),
+        ("set", "cookie"), ("client", "secret"), ("refresh", "token"), ("access", "token"),
+    }
+)  # fmt: skip
+#: Glued compounds found *inside* one word (``PGPASSWORD``, ``accesstoken``): substring → rule words.
+_COMPOUND_STEMS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("password", ("password",)), ("passwd", ("passwd",)), ("passphrase", ("passphrase",)), ("pwd", ("pwd",)),
+    ("secret", ("secret",)), ("credential", ("credential",)), ("apikey", ("api", "key")),
+    ("privatekey", ("private", "key")), ("accesskey", ("access", "key")), ("sessionid", ("session",)),
+    ("sessid", ("session",)), ("cookie", ("cookie",)), ("csrf", ("csrf",)), ("xsrf", ("xsrf",)), ("jwt", ("jwt",)),
+    ("totp", ("totp",)),
+)  # fmt: skip
+#: A name whose last word is one of these describes a secret rather than holds it (``token_count``).
+_METADATA_WORDS: frozenset[str] = frozenset(
+    {
+        "count", "counts", "len", "length", "size", "limit", "limits", "max", "min", "total", "used", "usage",
+        "type", "types", "kind", "ttl", "expiry", "expires", "expired", "age", "enabled", "disabled", "required",
+        "policy", "strength", "rotated", "changed", "present", "provided", "valid", "ok", "status", "version",
+        "algorithm", "alg", "name", "names", "format", "source", "url", "uri", "endpoint", "issuer", "scope",
+        "scopes", "audience", "attempts", "retries", "failures", "errors", "error", "reason", "result",
     }
 )  # fmt: skip
 
-_KEY_WORDS = r"password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|totp|otp|session(?:_?id)?|cookie|csrf|jwt"  # noqa: E501
-
-#: (literal hints, compiled pattern, replacement). A rule's regex runs only when one of its lower-case hints occurs
-#: in the text. Order matters: specific shapes before the generic ``key=value``.
-_VALUE_RULES: tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...] = (
-    (
-        ("private key-----",),
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
-        "[REDACTED:private-key]",
-    ),
-    (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[REDACTED:jwt]"),
-    (
-        ("bearer", "basic", "token", "digest"),
-        re.compile(r"(?i)\b(bearer|basic|token|digest)(\s+)[A-Za-z0-9._~+/=:-]{6,}"),
-        r"\1\2[REDACTED:authorization]",
-    ),
-    (("://",), re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+):[^/\s@]+@"), r"\1:[REDACTED:url-password]@"),
-    (("$argon2", "$2a$", "$2b$", "$2y$", "$scrypt$", "$pbkdf2"), re.compile(r"\$(?:argon2(?:id|i|d)|2[aby]|scrypt|pbkdf2[-\w]*)\$[^\s\"';]+"), "[REDACTED:password-hash]"),  # noqa: E501
-    (("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), "[REDACTED:cloud-key]"),
-    (
-        ("pass", "pwd", "secret", "token", "key", "otp", "session", "cookie", "csrf", "jwt"),
-        re.compile(rf"(?i)\b({_KEY_WORDS})(\"?'?\s*[:=]\s*\"?'?)([^\s\"',;&)}}\]]+)"),
-        r"\1\2[REDACTED:\1]",
-    ),
-)
-_CARD_RE = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
-_NO_DIGITS = str.maketrans("", "", "0123456789")
-_ANY_HINT = re.compile("|".join(re.escape(hint) for hints, _, _ in _VALUE_RULES for hint in hints))
 #: Strings up to this length have their scrubbed form memoised (attribute values repeat: tiers, components, ...).
 _MEMO_MAX_LENGTH = 256
 _MEMO_MAX_ENTRIES = 4096
-
+_KEY_CACHE_MAX_ENTRIES = 4096
 
 _CAMEL_RE = re.compile(r"([a-z0-9])([A-Z])")
 _SPLIT_RE = re.compile(r"[^a-z0-9]+")
+_KEY_CHARS = string.ascii_letters + string.digits + "_.-"
+_TOKEN_CHARS = string.ascii_letters + string.digits + "_.-+/=~:%@$"
+_ASCII_LOWER = {ord(c): ord(c.lower()) for c in string.ascii_uppercase}
+_NO_DIGITS = str.maketrans("", "", string.digits)
+_TRUNCATED = "[REDACTED:truncated]"
 
 
 def placeholder(rule: str) -> str:
@@ -87,18 +126,171 @@ def placeholder(rule: str) -> str:
     return f"[REDACTED:{rule}]"
 
 
+def _plain(text: str) -> str:
+    """``text`` as an exact ``str``: a subclass's own ``__hash__``/``__len__``/``lower`` may raise or lie."""
+    return text if text.__class__ is str else str.__str__(text)
+
+
+def _key_words(key: str) -> list[str]:
+    return [w for w in _SPLIT_RE.split(_CAMEL_RE.sub(r"\1 \2", key).lower()) if w]
+
+
+def _classify_words(words: list[str]) -> tuple[str, ...] | None:
+    """The sensitive word(s) of a split name, or None (see the module docstring for the order of the checks)."""
+    if not words or (len(words) > 1 and words[-1] in _METADATA_WORDS):
+        return None
+    for word in words:
+        if word in DEFAULT_SENSITIVE_WORDS:
+            return (word,)
+    for pair in itertools.pairwise(words):
+        if pair in DEFAULT_SENSITIVE_PAIRS:
+            return pair
+    for word in words:
+        if len(word) > 5 and word.endswith("token"):  # authtoken, accesstoken, csrftoken (not "tokenizer")
+            return ("token",)
+        for stem, rule in _COMPOUND_STEMS:
+            if stem in word and not (stem == "secret" and "secretar" in word):  # secretary is no secret
+                return rule
+    return None
+
+
 def _luhn_ok(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):
-        value = int(char)
+        value = ord(char) - 48
         if index % 2 == 1:
             value = value * 2 - 9 if value > 4 else value * 2
         total += value
     return total % 10 == 0
 
 
-def _key_words(key: str) -> list[str]:
-    return [w for w in _SPLIT_RE.split(_CAMEL_RE.sub(r"\1 \2", key).lower()) if w]
+def _card_ok(text: str) -> bool:
+    digits = text.translate(_NO_SEPARATORS)
+    return 13 <= len(digits) <= 19 and _luhn_ok(digits)
+
+
+_NO_SEPARATORS = str.maketrans("", "", " -")
+
+
+def _basic_ok(text: str) -> bool:
+    """``Basic`` credentials are base64 of ``user:password``: decode to tell them from prose (``Basic auth``)."""
+    try:
+        return b":" in base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+
+
+class _Rule(NamedTuple):
+    """A value rule: a linear pattern, the group it redacts, an optional check on the match, and its placeholder."""
+
+    name: str
+    pattern: re.Pattern[str]
+    lowered: bool  # the pattern is lower-case and runs on the lower-cased text (same positions)
+    group: str | int = 0
+    check: Callable[[str], bool] | None = None
+
+
+_B64URL = "A-Za-z0-9_-"
+
+
+def _rules() -> tuple[_Rule, ...]:
+    """The built-in value rules, most specific first: on overlap, the earlier rule names the placeholder."""
+    r = re.compile
+    return (
+        # PEM blocks (gitleaks privatekey.go, detect-secrets private_key.py); an unterminated block runs to the end.
+        _Rule(
+            "private-key",
+            r(
+                r"-----BEGIN[ A-Z0-9_-]{0,100}?PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+                r"(?:-----END[ A-Z0-9_-]{0,100}?PRIVATE KEY(?: BLOCK)?-----|\Z)"
+            ),
+            False,
+        ),
+        _Rule("private-key", r(r"PuTTY-User-Key-File-\d:[\s\S]*?(?:Private-MAC: ?[0-9a-fA-F]+|\Z)"), False),
+        # JWTs (gitleaks jwt.go, detect-secrets jwt.py): header "eyJ" not inside a base64url run; optional signature.
+        _Rule(
+            "jwt",
+            r(rf"eyJ(?<![{_B64URL}]eyJ)[{_B64URL}]{{10,}}\.[{_B64URL}]{{4,}}(?:\.[A-Za-z0-9_+/=-]*)?"),
+            False,
+        ),
+        _Rule("jwt", r(r"ZXlK(?<![A-Za-z0-9+/]ZXlK)[A-Za-z0-9+/_-]{40,}={0,2}"), False),  # gitleaks jwt-base64
+        # Authorization schemes (on lower-cased text).
+        _Rule("authorization", r(r"bearer[ \t]+(?!realm\b)(?P<v>[a-z0-9._~+/=:-]{4,})"), True, "v"),
+        _Rule("authorization", r(r"basic[ \t]+(?P<v>[a-z0-9+/]{6,}={0,2})"), True, "v", _basic_ok),
+        _Rule("authorization", r(r"token[ \t]+(?=[a-z._~+/=:-]{0,256}[0-9])(?P<v>[a-z0-9._~+/=:-]{8,})"), True, "v"),
+        _Rule("authorization", r(r"digest[ \t]+(?=[a-z]{1,32}=)(?P<v>[^\n]{1,4096})"), True, "v"),
+        # user:password@ in URLs (detect-secrets basic_auth.py): anchored on "://", never on the scheme's letters.
+        _Rule("url-password", r(r"://[^/\s:@?#\"'<>]*:(?P<v>[^/\s?#\"'<>]+)@"), False, "v"),
+        _Rule("password-hash", r(r"\$(?:argon2(?:id|i|d)|2[aby]|scrypt|pbkdf2[-\w]{0,16})\$[^\s\"';]+"), False),
+        # Vendor tokens: gitleaks cmd/generate/config/rules/*.go and detect-secrets plugins/*.py.
+        _Rule("github-token", r(r"gh[pousr]_[0-9A-Za-z]{36,251}"), False),
+        _Rule("github-token", r(r"github_pat_[0-9A-Za-z_]{22,251}"), False),
+        _Rule(
+            "gitlab-token",
+            r(r"gl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas|ffct)-[0-9A-Za-z_-]{20,300}(?:\.[0-9a-z]{9})?"),
+            False,
+        ),
+        _Rule("gitlab-token", r(r"GR1348941[0-9A-Za-z_-]{20,300}"), False),
+        _Rule("slack-token", r(r"xox[abposre]-\d+-[0-9A-Za-z-]{10,}"), False),
+        _Rule("slack-token", r(r"xapp-\d-[0-9A-Za-z-]{10,}"), False),
+        _Rule(
+            "slack-webhook",
+            r(r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<v>[A-Za-z0-9_+/]{20,})"),
+            False,
+            "v",
+        ),
+        _Rule("aws-access-key", r(r"A(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])(?<![A-Z0-9]....)[A-Z0-9]{16}(?![A-Z0-9])"), False),
+        _Rule("stripe-key", r(r"sk_(?<![0-9A-Za-z_]sk_)(?:test|live|prod)_[0-9A-Za-z]{10,}"), False),
+        _Rule("stripe-key", r(r"rk_(?<![0-9A-Za-z_]rk_)(?:test|live|prod)_[0-9A-Za-z]{10,}"), False),
+        _Rule("google-api-key", r(r"AIza(?<![\w-]AIza)[\w-]{35}(?![\w-])"), False),
+        _Rule("api-key", r(r"sk-(?<![\w-]sk-)[A-Za-z0-9_-]{20,}"), False),  # OpenAI, Anthropic, ...
+        _Rule("npm-token", r(r"npm_[A-Za-z0-9]{36}"), False),
+        _Rule("pypi-token", r(r"pypi-AgE[A-Za-z0-9_-]{50,}"), False),
+        _Rule("twilio-key", r(r"SK(?<![0-9A-Za-z]SK)[0-9a-zA-F]{32}(?![0-9A-Za-z])"), False),
+        _Rule("twilio-key", r(r"AC(?<![0-9A-Za-z]AC)[0-9a-zA-F]{32}(?![0-9A-Za-z])"), False),
+        _Rule("sendgrid-key", r(r"SG\.[\w-]{16,32}\.[\w-]{16,64}"), False),
+        _Rule("shopify-token", r(r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"), False),
+        # Card numbers: 13-19 digits, or groups of 4 (4-6-5 / 4-6-4 for Amex/Diners), Luhn-checked.
+        _Rule(
+            "credit-card",
+            r(r"\d(?<![\d-]\d)(?:\d{12,18}|\d{3}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,4})?|\d{3}[ -]\d{6}[ -]\d{4,5})(?!\d)"),
+            False,
+            0,
+            _card_ok,
+        ),
+    )
+
+
+_VALUE_RULES = _rules()
+_CARD_RULE = _VALUE_RULES[-1]
+
+#: ``key <op> value`` where the key holds a sensitive stem; the key itself is judged by the key rules.
+_KV_STEMS = "pass|pwd|secret|token|key|auth|cred|sess|cookie|srf|jwt|otp|pin|ssn|cv|sig|mfa|dsn"
+_SCHEMES = "bearer|basic|digest|negotiate|token"
+_KV_RE = re.compile(
+    rf"(?:{_KV_STEMS})(?P<rest>[a-z0-9_.-]{{0,48}}?)(?P<close>\\?[\"'])?[ \t]{{0,8}}(?:===?|!==?|:=|=>|=|:)[ \t]{{0,8}}"
+    rf"(?:(?:{_SCHEMES})[ \t]+|(?!(?:{_SCHEMES})[ \t]))(?!\[redacted:)"
+    r"(?:\\?\"(?!\[redacted:)(?P<dq>[^\"\\\n]+)|\\?'(?!\[redacted:)(?P<sq>[^'\\\n]+)"
+    r"|(?P<bare>[^\s\"',;&)}\]<>=:\\][^\s\"',;&)}\]<>]*))"
+)
+#: ``--password value`` on a command line.
+_CLI_RE = re.compile(
+    r"--(?P<key>[a-z0-9-]{0,40}?(?:pass|pwd|secret|token|key|auth|cred)[a-z0-9-]{0,24})[ \t]+(?!-)"
+    r"(?:\"(?P<dq>[^\"\n]+)|'(?P<sq>[^'\n]+)|(?P<bare>[^\s\"']+))"
+)
+#: Rule ``i`` has priority ``2 * i``; key/value pairs rank right after the JWT rules, before schemes and vendors
+#: (``"api_key": "sk-…"`` is named by its key).
+_KV_PRIORITY = 2 * next(i for i, rule in enumerate(_VALUE_RULES) if rule.name == "authorization") - 1
+
+#: A cheap superset test for short strings: no hint, no rule can match.
+_HINTS = (
+    "://", "-----begin", "putty-user-key", "eyj", "zxlk", "bearer", "basic", "token", "digest", "$argon2", "$2a$",
+    "$2b$", "$2y$", "$scrypt$", "$pbkdf2", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "gldt-",
+    "glft-", "glsoat-", "glrt-", "glcbt-", "glimt-", "glptt-", "glagent-", "gloas-", "glffct-", "gr1348941", "xox",
+    "xapp-", "hooks.slack.com", "akia", "asia", "abia", "acca", "a3t", "sk_", "rk_", "aiza", "sk-", "npm_", "pypi-",
+    "sg.", "shp", *_KV_STEMS.split("|"),
+)  # fmt: skip
+_ANY_HINT = re.compile("|".join(re.escape(h) for h in _HINTS) + r"|[sa][kc][0-9a-z]{32}|\d{4}")
 
 
 class Scrubber:
@@ -106,13 +298,14 @@ class Scrubber:
 
     ``extra_patterns`` are regular expressions (case-insensitive) matched against attribute names (whole value
     redacted) and searched in string values (the match redacted). ``allow`` names attributes never scrubbed.
+    No method raises: a value that cannot be read is replaced by ``[REDACTED:unreadable]``.
     """
 
     def __init__(self, extra_patterns: Sequence[str] = (), allow: Iterable[str] = ()) -> None:
         self.extra_patterns = tuple(extra_patterns)
         self._extra = tuple(re.compile(p, re.IGNORECASE) for p in self.extra_patterns)
         self.allow = frozenset(allow)
-        self._key_cache: dict[str, str | None] = {}
+        self._key_cache: dict[str, tuple[str, ...] | None] = {}
         self._text_memo: dict[str, str] = {}
 
     def __eq__(self, other: object) -> bool:
@@ -123,63 +316,150 @@ class Scrubber:
     def __hash__(self) -> int:
         return hash((self.extra_patterns, self.allow))
 
-    def key_rule(self, key: str) -> str | None:
-        """The rule a sensitive attribute name matches, or None (cached: names are few)."""
-        cached = self._key_cache.get(key, "")
-        if cached != "":
+    # -- names ---------------------------------------------------------------------------------------------------
+
+    def _classify(self, key: str) -> tuple[str, ...] | None:
+        """The words that make ``key`` sensitive (cached, bounded), or None."""
+        cached = self._key_cache.get(key, ())
+        if cached != ():
             return cached
-        rule: str | None = None
+        rule: tuple[str, ...] | None = None
         if key not in self.allow:
-            words = _key_words(key)
-            rule = next((w for w in words if w in DEFAULT_SENSITIVE_WORDS), None)
+            rule = _classify_words(_key_words(key))
             if rule is None:
-                pair = next((p for p in itertools.pairwise(words) if p in DEFAULT_SENSITIVE_PAIRS), None)
-                rule = "-".join(pair) if pair else None
-            if rule is None:
-                rule = next((f"pattern:{p.pattern}" for p in self._extra if p.search(key)), None)
-        if len(self._key_cache) < 4096:
+                rule = next((("pattern:" + p.pattern,) for p in self._extra if p.search(key)), None)
+        if len(self._key_cache) < _KEY_CACHE_MAX_ENTRIES:
             self._key_cache[key] = rule
         return rule
 
+    def key_rule(self, key: str) -> str | None:
+        """The rule a sensitive attribute name matches (``password``, ``api-key``, ...), or None."""
+        try:
+            words = self._classify(_plain(key))
+        except Exception:
+            return "unreadable"
+        return "-".join(words) if words else None
+
+    # -- values --------------------------------------------------------------------------------------------------
+
     def scrub_text(self, text: str) -> str:
-        """``text`` with every secret-shaped substring replaced by its placeholder."""
-        short = len(text) <= _MEMO_MAX_LENGTH
-        if short:
-            memo = self._text_memo.get(text)
-            if memo is not None:
-                return memo
-        result = self._apply_value_rules(text)
-        if short:
-            if len(self._text_memo) >= _MEMO_MAX_ENTRIES:
-                self._text_memo.clear()
-            self._text_memo[text] = result
-        return result
+        """``text`` with every secret-shaped substring replaced by its placeholder (the same object if none).
+
+        At most :data:`MAX_SCAN_CHARS` characters are scanned; a longer text is cut and ends in
+        ``[REDACTED:truncated]``.
+        """
+        try:
+            text = _plain(text)
+            short = len(text) <= _MEMO_MAX_LENGTH
+            if short:
+                memo = self._text_memo.get(text)
+                if memo is not None:
+                    return memo
+                result = text if _ANY_HINT.search(text.lower()) is None and not self._extra else self._scrub(text)
+                if len(self._text_memo) >= _MEMO_MAX_ENTRIES:
+                    self._text_memo.clear()
+                self._text_memo[text] = result
+                return result
+            if len(text) <= MAX_SCAN_CHARS:
+                return self._scrub(text)
+            return self._scrub(_bounded_head(text)) + _TRUNCATED
+        except Exception as exc:  # never emit what could not be scrubbed
+            drops.report("scrubber", "scrub_failed", type(exc).__name__)
+            return placeholder("unreadable")
 
     def _apply_value_rules(self, text: str) -> str:
+        """Every value rule over the whole of ``text``, unbounded (what the linear-time tests and benchmark time)."""
+        return self._scrub(_plain(text))
+
+    def _scrub(self, text: str) -> str:
+        spans = self._spans(text)
+        if not spans:
+            return text
+        spans.sort()
+        out: list[str] = []
+        position = 0
+        start, end, priority, name = spans[0]
+        for s, e, p, n in itertools.islice(spans, 1, None):
+            if s < end:  # overlapping: one region, named by the most specific rule
+                if e > end:
+                    end = e
+                if p < priority:
+                    priority, name = p, n
+                continue
+            out += (text[position:start], name)
+            position = end
+            start, end, priority, name = s, e, p, n
+        out += (text[position:start], name, text[end:])
+        return "".join(out)
+
+    def _spans(self, text: str) -> list[tuple[int, int, int, str]]:
+        """(start, end, priority, placeholder) of every secret in ``text``; positions of the original text."""
         lowered = text.lower()
-        if _ANY_HINT.search(lowered) is None and not self._extra and len(text) - len(text.translate(_NO_DIGITS)) < 13:
-            return text  # the common case: nothing that could be a secret, decided in C
-        for hints, pattern, replacement in _VALUE_RULES:
-            if any(hint in lowered for hint in hints) and pattern.search(text):  # literal hint first: C speed
-                text = pattern.sub(replacement, text)
-        if len(text) - len(text.translate(_NO_DIGITS)) >= 13 and _CARD_RE.search(text):
-            text = _CARD_RE.sub(_card_replacement, text)
+        if len(lowered) != len(text):  # a character whose lower case is longer: keep positions, lower ASCII only
+            lowered = text.translate(_ASCII_LOWER)
+        spans: list[tuple[int, int, int, str]] = []
+        digits = None
+        for index, rule in enumerate(_VALUE_RULES):
+            priority = 2 * index
+            if rule is _CARD_RULE:
+                digits = len(text) - len(text.translate(_NO_DIGITS))
+                if digits < 13:
+                    continue
+            source = lowered if rule.lowered else text
+            name = placeholder(rule.name)
+            for match in rule.pattern.finditer(source):
+                start, end = match.span(rule.group)
+                if start < end and (rule.check is None or rule.check(text[start:end])):
+                    spans.append((start, end, priority, name))
+        self._key_value_spans(text, lowered, spans)
         for pattern in self._extra:
-            text = pattern.sub(placeholder(f"pattern:{pattern.pattern}"), text)
-        return text
+            name = placeholder(f"pattern:{pattern.pattern}")
+            last = 2 * len(_VALUE_RULES)
+            spans.extend((m.start(), m.end(), last, name) for m in pattern.finditer(text) if m.end() > m.start())
+        return spans
+
+    def _key_value_spans(self, text: str, lowered: str, spans: list[tuple[int, int, int, str]]) -> None:
+        """``key = value`` pairs whose key the key rules call sensitive: the value is redacted, the key kept."""
+        for match in _KV_RE.finditer(lowered):
+            start = match.start()
+            head = text[max(0, start - 64) : start]
+            key = head[len(head.rstrip(_KEY_CHARS)) :] + text[start : match.end("rest")]
+            words = self._classify(key)
+            if words is None:
+                continue
+            group = "dq" if match.start("dq") >= 0 else "sq" if match.start("sq") >= 0 else "bare"
+            spans.append((match.start(group), match.end(group), _KV_PRIORITY, placeholder("_".join(words))))
+        if "--" in lowered:
+            for match in _CLI_RE.finditer(lowered):
+                words = self._classify(text[match.start("key") : match.end("key")])
+                if words is None:
+                    continue
+                group = "dq" if match.start("dq") >= 0 else "sq" if match.start("sq") >= 0 else "bare"
+                spans.append((match.start(group), match.end(group), _KV_PRIORITY, placeholder("_".join(words))))
 
     def scrub_value(self, key: str, value: Any) -> Any:
-        """The value to emit for attribute ``key``: redacted whole for a sensitive name, else scrubbed inside."""
-        if key in self.allow:
+        """The value to emit for attribute ``key``: redacted whole for a sensitive name, else scrubbed inside.
+
+        Returns ``value`` itself when nothing changed (sequences included), so callers can compare by identity.
+        """
+        try:
+            key = _plain(key)
+            if key in self.allow:
+                return value
+            words = self._classify(key)
+            if words is not None:
+                return placeholder("-".join(words))
+            if isinstance(value, str):
+                return self.scrub_text(value)
+            if isinstance(value, (list, tuple)):
+                items = [self.scrub_text(v) if isinstance(v, str) else v for v in value]
+                if all(new is old for new, old in zip(items, value, strict=True)) and value.__class__ in (list, tuple):
+                    return value
+                return tuple(items) if isinstance(value, tuple) else items
             return value
-        rule = self.key_rule(key)
-        if rule is not None:
-            return placeholder(rule)
-        if isinstance(value, str):
-            return self.scrub_text(value)
-        if isinstance(value, (list, tuple)):
-            return type(value)(self.scrub_text(v) if isinstance(v, str) else v for v in value)
-        return value
+        except Exception as exc:
+            drops.report("scrubber", "scrub_failed", type(exc).__name__)
+            return placeholder("unreadable")
 
     def scrub_attributes(self, attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """A scrubbed copy of ``attributes``, or None when nothing changed (so callers can keep the original)."""
@@ -189,47 +469,66 @@ class Scrubber:
         changed = False
         for key, value in attributes.items():
             new = self.scrub_value(key, value)
-            changed = changed or new != value
+            if new is not value or key.__class__ is not str:
+                changed = True
+                key = _plain(key)
             out[key] = new
         return out if changed else None
 
 
-def _card_replacement(match: re.Match[str]) -> str:
-    digits = re.sub(r"[ -]", "", match.group(0))
-    return placeholder("credit-card") if 13 <= len(digits) <= 19 and _luhn_ok(digits) else match.group(0)
+def _bounded_head(text: str) -> str:
+    """The first :data:`MAX_SCAN_CHARS` characters, backed off over a token-like run the cut would split."""
+    cut = MAX_SCAN_CHARS
+    window = text[cut - _CUT_BACKOFF : cut]
+    kept = window.rstrip(_TOKEN_CHARS)
+    return text[: cut - (len(window) - len(kept)) if kept else cut - _CUT_BACKOFF]
 
 
 class ScrubbingSpanExporter(SpanExporter):
-    """Hands the wrapped exporter scrubbed copies of spans; every exporter lukhas-obs builds sits behind one."""
+    """Hands the wrapped exporter scrubbed copies of spans; every exporter lukhas-obs builds sits behind one.
+
+    Spans are scrubbed one by one: a span that cannot be scrubbed is dropped alone (never exported unscrubbed)
+    and counted (``lukhas_obs_dropped_measurements_total{metric="span_export",reason="scrub_failed"}``).
+    """
 
     def __init__(self, inner: SpanExporter, scrubber: Scrubber) -> None:
         self.inner = inner
         self.scrubber = scrubber
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            cleaned = [self.scrub_span(span) for span in spans]
-        except Exception:  # never export an unscrubbed span because scrubbing failed
-            logging.getLogger("lukhas_obs").warning("lukhas_obs: span scrubbing failed; the batch is dropped")
-            return SpanExportResult.FAILURE
+        cleaned: list[ReadableSpan] = []
+        for span in spans:
+            try:
+                cleaned.append(self.scrub_span(span))
+            except Exception as exc:  # drop this span only; the rest of the batch goes on
+                drops.report("span_export", "scrub_failed", type(exc).__name__)
+        if not cleaned:
+            return SpanExportResult.SUCCESS
         return self.inner.export(cleaned)
 
     def scrub_span(self, span: ReadableSpan) -> ReadableSpan:
+        """``span`` itself when nothing in it needs scrubbing, else a scrubbed copy (name, attributes, events, links,
+        status description)."""
         s = self.scrubber
+        name = span.name
+        new_name = s.scrub_text(name)
         attributes = s.scrub_attributes(span.attributes)
-        events = [_scrub_event(s, e) for e in span.events]
-        links = [_scrub_link(s, link) for link in span.links]
-        description = span.status.description
+        old_events, old_links = span.events, span.links
+        events = [_scrub_event(s, e) for e in old_events]
+        links = [_scrub_link(s, link) for link in old_links]
+        status = span.status
+        description = status.description
         new_description = s.scrub_text(description) if description else description
         if (
-            attributes is None
-            and all(new is old for new, old in zip(events, span.events, strict=True))
-            and all(new is old for new, old in zip(links, span.links, strict=True))
-            and new_description == description
+            new_name is name
+            and attributes is None
+            and all(new is old for new, old in zip(events, old_events, strict=True))
+            and all(new is old for new, old in zip(links, old_links, strict=True))
+            and new_description is description
         ):
             return span
         return ReadableSpan(
-            name=span.name,
+            name=new_name,
             context=span.context,
             parent=span.parent,
             resource=span.resource,
@@ -237,7 +536,7 @@ class ScrubbingSpanExporter(SpanExporter):
             events=events,
             links=links,
             kind=span.kind,
-            status=Status(span.status.status_code, new_description),
+            status=status if new_description is description else Status(status.status_code, new_description),
             start_time=span.start_time,
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
@@ -251,10 +550,11 @@ class ScrubbingSpanExporter(SpanExporter):
 
 
 def _scrub_event(scrubber: Scrubber, event: Event) -> Event:
+    name = scrubber.scrub_text(event.name)
     attributes = scrubber.scrub_attributes(event.attributes)
-    if attributes is None:
+    if attributes is None and name is event.name:
         return event
-    return Event(event.name, attributes, event.timestamp)
+    return Event(name, attributes if attributes is not None else event.attributes, event.timestamp)
 
 
 def _scrub_link(scrubber: Scrubber, link: Link) -> Link:
@@ -263,18 +563,39 @@ def _scrub_link(scrubber: Scrubber, link: Link) -> Link:
 
 
 class ScrubbingLogFilter(logging.Filter):
-    """A logging filter that scrubs the formatted message of every record it sees (attach it to your handlers)."""
+    """A logging filter that scrubs every record it sees: the formatted message, the exception traceback and the
+    stack (attach it to your handlers). A record with an exception keeps its traceback as scrubbed ``exc_text`` and
+    loses ``exc_info``, so no handler can render the raw exception again."""
 
     def __init__(self, scrubber: Scrubber | None = None) -> None:
         super().__init__()
         self.scrubber = scrubber or Scrubber()
 
     def filter(self, record: logging.LogRecord) -> bool:
+        scrub = self.scrubber.scrub_text
         try:
             message = record.getMessage()
         except Exception:
-            return True
-        cleaned = self.scrubber.scrub_text(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+            message = None
+        try:
+            if message is not None:
+                cleaned = scrub(message)
+                if cleaned is not message:
+                    record.msg, record.args = cleaned, None
+            if record.exc_info:
+                if not record.exc_text:
+                    record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+                record.exc_info = None
+            if record.exc_text:
+                record.exc_text = scrub(record.exc_text)
+            if record.stack_info:
+                record.stack_info = scrub(record.stack_info)
+        except Exception:  # a record that cannot be scrubbed is not logged as it is
+            record.msg, record.args, record.exc_info, record.exc_text, record.stack_info = (
+                "lukhas_obs: log record withheld (it could not be scrubbed)",
+                None,
+                None,
+                None,
+                None,
+            )
         return True

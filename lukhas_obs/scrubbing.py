@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import itertools
 import logging
 import re
@@ -117,7 +118,6 @@ _SPLIT_RE = re.compile(r"[^a-z0-9]+")
 _KEY_CHARS = string.ascii_letters + string.digits + "_.-"
 _TOKEN_CHARS = string.ascii_letters + string.digits + "_.-+/=~:%@$"
 _ASCII_LOWER = {ord(c): ord(c.lower()) for c in string.ascii_uppercase}
-_NO_DIGITS = str.maketrans("", "", string.digits)
 _TRUNCATED = "[REDACTED:truncated]"
 
 
@@ -164,12 +164,12 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+_NO_SEPARATORS = str.maketrans("", "", " -")
+
+
 def _card_ok(text: str) -> bool:
     digits = text.translate(_NO_SEPARATORS)
-    return 13 <= len(digits) <= 19 and _luhn_ok(digits)
-
-
-_NO_SEPARATORS = str.maketrans("", "", " -")
+    return 13 <= len(digits) <= 19 and digits.isascii() and digits.isdigit() and _luhn_ok(digits)
 
 
 def _basic_ok(text: str) -> bool:
@@ -201,8 +201,8 @@ def _rules() -> tuple[_Rule, ...]:
         _Rule(
             "private-key",
             r(
-                r"-----BEGIN[ A-Z0-9_-]{0,100}?PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
-                r"(?:-----END[ A-Z0-9_-]{0,100}?PRIVATE KEY(?: BLOCK)?-----|\Z)"
+                r"-----BEGIN (?:[A-Z0-9_-]{1,24} ){0,4}PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+                r"(?:-----END (?:[A-Z0-9_-]{1,24} ){0,4}PRIVATE KEY(?: BLOCK)?-----|\Z)"
             ),
             False,
         ),
@@ -215,9 +215,17 @@ def _rules() -> tuple[_Rule, ...]:
         ),
         _Rule("jwt", r(r"ZXlK(?<![A-Za-z0-9+/]ZXlK)[A-Za-z0-9+/_-]{40,}={0,2}"), False),  # gitleaks jwt-base64
         # Authorization schemes (on lower-cased text).
-        _Rule("authorization", r(r"bearer[ \t]+(?!realm\b)(?P<v>[a-z0-9._~+/=:-]{4,})"), True, "v"),
+        # RFC 6750 b64token: "=" only as padding at the end, so "Bearer access_token=..." is a key, not a token.
+        _Rule(
+            "authorization", r(r"bearer[ \t]+(?!realm\b)(?P<v>[a-z0-9._~+/-]{4,}=*)(?![a-z0-9._~+/=\[-])"), True, "v"
+        ),
         _Rule("authorization", r(r"basic[ \t]+(?P<v>[a-z0-9+/]{6,}={0,2})"), True, "v", _basic_ok),
-        _Rule("authorization", r(r"token[ \t]+(?=[a-z._~+/=:-]{0,256}[0-9])(?P<v>[a-z0-9._~+/=:-]{8,})"), True, "v"),
+        _Rule(
+            "authorization",
+            r(r"token[ \t]+(?=[a-z._~+/-]{0,256}[0-9])(?P<v>[a-z0-9._~+/-]{8,}=*)(?![a-z0-9._~+/=\[-])"),
+            True,
+            "v",
+        ),
         _Rule("authorization", r(r"digest[ \t]+(?=[a-z]{1,32}=)(?P<v>[^\n]{1,4096})"), True, "v"),
         # user:password@ in URLs (detect-secrets basic_auth.py): anchored on "://", never on the scheme's letters.
         _Rule("url-password", r(r"://[^/\s:@?#\"'<>]*:(?P<v>[^/\s?#\"'<>]+)@"), False, "v"),
@@ -250,37 +258,54 @@ def _rules() -> tuple[_Rule, ...]:
         _Rule("twilio-key", r(r"AC(?<![0-9A-Za-z]AC)[0-9a-zA-F]{32}(?![0-9A-Za-z])"), False),
         _Rule("sendgrid-key", r(r"SG\.[\w-]{16,32}\.[\w-]{16,64}"), False),
         _Rule("shopify-token", r(r"shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"), False),
-        # Card numbers: 13-19 digits, or groups of 4 (4-6-5 / 4-6-4 for Amex/Diners), Luhn-checked.
-        _Rule(
-            "credit-card",
-            r(r"\d(?<![\d-]\d)(?:\d{12,18}|\d{3}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,4})?|\d{3}[ -]\d{6}[ -]\d{4,5})(?!\d)"),
-            False,
-            0,
-            _card_ok,
-        ),
     )
 
 
 _VALUE_RULES = _rules()
-_CARD_RULE = _VALUE_RULES[-1]
+#: Rule ``i`` has priority ``2 * i`` (lower wins on overlap); key/value pairs rank right after the JWT rules, before
+#: schemes and vendors (``"api_key": "sk-…"`` is named by its key); cards and extra patterns come last.
+_KV_PRIORITY = 2 * next(i for i, rule in enumerate(_VALUE_RULES) if rule.name == "authorization") - 1
+_CARD_PRIORITY = 2 * len(_VALUE_RULES)
+_EXTRA_PRIORITY = _CARD_PRIORITY + 2
 
-#: ``key <op> value`` where the key holds a sensitive stem; the key itself is judged by the key rules.
-_KV_STEMS = "pass|pwd|secret|token|key|auth|cred|sess|cookie|srf|jwt|otp|pin|ssn|cv|sig|mfa|dsn"
+#: Card numbers: 13-19 digits, or groups of 4 (4-6-5 / 4-6-4 for Amex/Diners), Luhn-checked. Searched in a byte mask
+#: of the text (digit → ``0``, space and dash kept, anything else → ``x``), so the search runs on the literal ``0000``
+#: instead of testing a digit class at every position; positions are the text's (one byte per character).
+_CARD_MASK = bytes(
+    ord("0") if chr(b).isdigit() and b < 128 else b if b in b" -" else ord("x") for b in range(256)
+)
+_CARD_RE = re.compile(rb"0000(?<![0-]0000)(?:0{9,15}|(?:[ -]0000){2,3}(?:[ -]0{1,4})?|[ -]000000[ -]0{4,5})(?!0)")
+_CARD_NAME = placeholder("credit-card")
+
+#: ``key <op> value`` where the key holds a sensitive stem; the key itself is then judged by the key rules. One
+#: pattern per stem, each led by its literal. The rest of the key (at most 32 characters after the stem) is taken
+#: whole through a lookahead and a back-reference, the atomic-group idiom that works on Python 3.10: it is never
+#: re-tried character by character, so a run of stems (``keykeykey…``) costs each start 32 steps, not 32 × 6.
+_KV_STEMS = ("pass", "pwd", "secret", "token", "key", "auth", "cred", "sess", "cookie", "srf", "jwt", "otp", "pin",
+             "ssn", "cv", "sig", "mfa", "dsn")  # fmt: skip
 _SCHEMES = "bearer|basic|digest|negotiate|token"
-_KV_RE = re.compile(
-    rf"(?:{_KV_STEMS})(?P<rest>[a-z0-9_.-]{{0,48}}?)(?P<close>\\?[\"'])?[ \t]{{0,8}}(?:===?|!==?|:=|=>|=|:)[ \t]{{0,8}}"
+_KV_KEY_TAIL = r"(?=(?P<rest>[a-z0-9_.-]{0,32}))(?P=rest)(?:\\?[\"'])?[ \t]{0,8}(?:===?|!==?|:=|=>|=|:)[ \t]{0,8}"
+_KV_RES = tuple(re.compile(re.escape(stem) + _KV_KEY_TAIL) for stem in _KV_STEMS)
+#: The value after a sensitive key's operator: quoted (to the closing quote, JSON-escaped quotes too) or bare; a
+#: scheme word (``Bearer``) is kept; a value that is already a placeholder is left alone (idempotence).
+_KV_VALUE_RE = re.compile(
     rf"(?:(?:{_SCHEMES})[ \t]+|(?!(?:{_SCHEMES})[ \t]))(?!\[redacted:)"
     r"(?:\\?\"(?!\[redacted:)(?P<dq>[^\"\\\n]+)|\\?'(?!\[redacted:)(?P<sq>[^'\\\n]+)"
     r"|(?P<bare>[^\s\"',;&)}\]<>=:\\][^\s\"',;&)}\]<>]*))"
 )
-#: ``--password value`` on a command line.
+#: ``--password value`` on a command line (``--password=value`` is a key/value pair already).
 _CLI_RE = re.compile(
-    r"--(?P<key>[a-z0-9-]{0,40}?(?:pass|pwd|secret|token|key|auth|cred)[a-z0-9-]{0,24})[ \t]+(?!-)"
-    r"(?:\"(?P<dq>[^\"\n]+)|'(?P<sq>[^'\n]+)|(?P<bare>[^\s\"']+))"
+    r"--(?<![\w-]--)(?P<key>(?=[a-z])[a-z0-9-]{0,40}?(?:pass|pwd|secret|token|key|auth|cred)[a-z0-9-]{0,24})"
+    r"[ \t]+(?!-)(?:\"(?P<dq>[^\"\n]+)|'(?P<sq>[^'\n]+)|(?P<bare>[^\s\"']+))"
 )
-#: Rule ``i`` has priority ``2 * i``; key/value pairs rank right after the JWT rules, before schemes and vendors
-#: (``"api_key": "sk-…"`` is named by its key).
-_KV_PRIORITY = 2 * next(i for i, rule in enumerate(_VALUE_RULES) if rule.name == "authorization") - 1
+_KEY_CHAR_SET = frozenset(_KEY_CHARS)
+_MISSING: Any = object()
+
+
+@functools.lru_cache(maxsize=256)
+def _text_placeholder(words: tuple[str, ...]) -> str:
+    return placeholder("_".join(words))
+
 
 #: A cheap superset test for short strings: no hint, no rule can match.
 _HINTS = (
@@ -288,7 +313,7 @@ _HINTS = (
     "$2b$", "$2y$", "$scrypt$", "$pbkdf2", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "gldt-",
     "glft-", "glsoat-", "glrt-", "glcbt-", "glimt-", "glptt-", "glagent-", "gloas-", "glffct-", "gr1348941", "xox",
     "xapp-", "hooks.slack.com", "akia", "asia", "abia", "acca", "a3t", "sk_", "rk_", "aiza", "sk-", "npm_", "pypi-",
-    "sg.", "shp", *_KV_STEMS.split("|"),
+    "sg.", "shp", *_KV_STEMS,
 )  # fmt: skip
 _ANY_HINT = re.compile("|".join(re.escape(h) for h in _HINTS) + r"|[sa][kc][0-9a-z]{32}|\d{4}")
 
@@ -320,9 +345,9 @@ class Scrubber:
 
     def _classify(self, key: str) -> tuple[str, ...] | None:
         """The words that make ``key`` sensitive (cached, bounded), or None."""
-        cached = self._key_cache.get(key, ())
-        if cached != ():
-            return cached
+        cached = self._key_cache.get(key, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
         rule: tuple[str, ...] | None = None
         if key not in self.allow:
             rule = _classify_words(_key_words(key))
@@ -398,44 +423,58 @@ class Scrubber:
         if len(lowered) != len(text):  # a character whose lower case is longer: keep positions, lower ASCII only
             lowered = text.translate(_ASCII_LOWER)
         spans: list[tuple[int, int, int, str]] = []
-        digits = None
+        append = spans.append
         for index, rule in enumerate(_VALUE_RULES):
-            priority = 2 * index
-            if rule is _CARD_RULE:
-                digits = len(text) - len(text.translate(_NO_DIGITS))
-                if digits < 13:
-                    continue
-            source = lowered if rule.lowered else text
-            name = placeholder(rule.name)
-            for match in rule.pattern.finditer(source):
-                start, end = match.span(rule.group)
-                if start < end and (rule.check is None or rule.check(text[start:end])):
-                    spans.append((start, end, priority, name))
-        self._key_value_spans(text, lowered, spans)
+            priority, name, group, check = 2 * index, placeholder(rule.name), rule.group, rule.check
+            for match in rule.pattern.finditer(lowered if rule.lowered else text):
+                start, end = match.span(group)
+                if start < end and (check is None or check(text[start:end])):
+                    append((start, end, priority, name))
+        self._key_value_spans(text, lowered, append)
+        mask = (text.encode("ascii") if text.isascii() else text.encode("ascii", "replace")).translate(_CARD_MASK)
+        for match in _CARD_RE.finditer(mask):
+            start, end = match.span()
+            if _card_ok(text[start:end]):
+                append((start, end, _CARD_PRIORITY, _CARD_NAME))
         for pattern in self._extra:
             name = placeholder(f"pattern:{pattern.pattern}")
-            last = 2 * len(_VALUE_RULES)
-            spans.extend((m.start(), m.end(), last, name) for m in pattern.finditer(text) if m.end() > m.start())
+            for match in pattern.finditer(text):
+                if match.end() > match.start():
+                    append((match.start(), match.end(), _EXTRA_PRIORITY, name))
         return spans
 
-    def _key_value_spans(self, text: str, lowered: str, spans: list[tuple[int, int, int, str]]) -> None:
+    def _key_value_spans(self, text: str, lowered: str, append: Callable[[tuple[int, int, int, str]], None]) -> None:
         """``key = value`` pairs whose key the key rules call sensitive: the value is redacted, the key kept."""
-        for match in _KV_RE.finditer(lowered):
-            start = match.start()
-            head = text[max(0, start - 64) : start]
-            key = head[len(head.rstrip(_KEY_CHARS)) :] + text[start : match.end("rest")]
-            words = self._classify(key)
+        classify, key_chars, cache, value_at = self._classify, _KEY_CHAR_SET, self._key_cache, _KV_VALUE_RE.match
+        # Candidates of every stem in text order, so a value redacted once hides the candidates inside it (each
+        # character of a value is read once) and a key holding two stems is judged once.
+        candidates = [(m.start(), m.end("rest"), m.end()) for pattern in _KV_RES for m in pattern.finditer(lowered)]
+        candidates.sort()
+        covered = 0
+        for start, key_end, op_end in candidates:
+            if start < covered:
+                continue
+            if start and text[start - 1] in key_chars:  # the stem is inside a longer key: take all of it
+                head = text[start - 64 if start > 64 else 0 : start]
+                start -= len(head) - len(head.rstrip(_KEY_CHARS))
+            key = text[start:key_end]
+            words = cache.get(key, _MISSING)
+            if words is _MISSING:
+                words = classify(key)
             if words is None:
                 continue
-            group = "dq" if match.start("dq") >= 0 else "sq" if match.start("sq") >= 0 else "bare"
-            spans.append((match.start(group), match.end(group), _KV_PRIORITY, placeholder("_".join(words))))
+            value = value_at(lowered, op_end)
+            if value is None:
+                continue
+            value_start, value_end = value.span(value.lastgroup)  # type: ignore[arg-type]
+            append((value_start, value_end, _KV_PRIORITY, _text_placeholder(words)))
+            covered = value_end
         if "--" in lowered:
             for match in _CLI_RE.finditer(lowered):
-                words = self._classify(text[match.start("key") : match.end("key")])
-                if words is None:
-                    continue
-                group = "dq" if match.start("dq") >= 0 else "sq" if match.start("sq") >= 0 else "bare"
-                spans.append((match.start(group), match.end(group), _KV_PRIORITY, placeholder("_".join(words))))
+                words = classify(text[match.start("key") : match.end("key")])
+                if words is not None:
+                    value_start, value_end = match.span(match.lastgroup)  # type: ignore[arg-type]
+                    append((value_start, value_end, _KV_PRIORITY, _text_placeholder(words)))
 
     def scrub_value(self, key: str, value: Any) -> Any:
         """The value to emit for attribute ``key``: redacted whole for a sensitive name, else scrubbed inside.

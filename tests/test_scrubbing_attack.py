@@ -233,6 +233,8 @@ KEY_VALUE_LEAKS = [
     f"Cookie: sid={HUNTER}",
     f"run: psql --password {HUNTER} -h db",
     f"Authorization: {HUNTER}",
+    f"token_type=Bearer access_token={HUNTER} expires_in=3600",  # an ordinary pair does not hide the next one
+    f"İSTANBUL DB_PASSWORD={HUNTER}",  # 'İ'.lower() is two characters: positions must still line up
 ]
 
 
@@ -435,6 +437,9 @@ HOSTILE: dict[str, Callable[[int], str]] = {
     "$2a$*n": lambda n: _fill("$2a$", n),
     '{"pass": "*n': lambda n: _fill('{"pass": "', n),
     "--password *n": lambda n: _fill("--password ", n),
+    "'akey='*n": lambda n: _fill("akey=", n),  # ordinary pairs whose values hold further pairs
+    "'keykey'*n": lambda n: _fill("key", n),
+    "token_type=Bearer *n": lambda n: _fill("token_type=Bearer ", n),
 }
 
 
@@ -526,6 +531,12 @@ def test_hostile_strings_never_raise_out_of_the_scrubber():
     assert s.key_rule("\ud800password") == "password"
     huge = "Z" * (8 * 1024 * 1024)
     assert len(s.scrub_text(huge)) <= MAX_SCAN_CHARS + 64
+
+
+def test_positions_survive_characters_whose_lower_case_is_longer():
+    card = "4111 1111 1111 1111"
+    text = "İİİ DB_PASSWORD=" + HUNTER + " card " + card + " ok"
+    assert Scrubber().scrub_text(text) == "İİİ DB_PASSWORD=[REDACTED:password] card [REDACTED:credit-card] ok"
 
 
 def test_unchanged_values_are_returned_as_they_are():

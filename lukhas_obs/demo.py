@@ -57,11 +57,17 @@ class DemoOptions:
 
 
 def run_demo(options: DemoOptions, out: TextIO = sys.stderr) -> int:
-    """Run the demo until ``duration`` seconds, ``iterations`` steps, or SIGINT/SIGTERM; flush; return 0."""
+    """Run the demo until ``duration`` seconds, ``iterations`` steps, or SIGINT/SIGTERM; flush; return 0.
+
+    A trace file named explicitly (``--traces-file``) is always written, also alongside ``--otlp-endpoint``; without
+    ``--traces-file`` an OTLP endpoint replaces the default file, as with ``configure()``.
+    """
+    both = bool(options.traces_file) and bool(options.otlp_endpoint)
     telemetry = lukhas_obs.configure(
         prometheus_host=options.host,
         prometheus_port=options.port,
         traces_file=options.traces_file,
+        traces_exporter=("otlp", "file") if both else None,
         otlp_endpoint=options.otlp_endpoint,
         otlp_protocol=options.otlp_protocol,
         metric_export_interval=5.0 if options.otlp_endpoint else None,
@@ -70,13 +76,12 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stderr) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     settings = telemetry.settings
-    traces_to = (
-        settings.otlp_traces.endpoint
-        if settings.otlp_traces
-        else settings.traces_file
-        if "file" in settings.traces_exporters
-        else ", ".join(settings.traces_exporters) or "nowhere"
-    )
+    destinations = [
+        settings.otlp_traces.endpoint if name == "otlp" and settings.otlp_traces else
+        settings.traces_file if name == "file" else name
+        for name in settings.traces_exporters
+    ]  # fmt: skip
+    traces_to = " + ".join(destinations) or "nowhere"
     print(f"lukhas-obs demo: system={options.system} service={settings.service} lane={settings.lane}", file=out)
     print(f"  metrics: {telemetry.metrics_url or 'not served (see warning above)'}", file=out)
     print(f"  traces:  {traces_to}", file=out)

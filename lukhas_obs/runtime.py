@@ -4,6 +4,23 @@ One call builds a MeterProvider (Prometheus reader, optional OTLP periodic reade
 and/or OTLP exporters) sharing one Resource, starts the ``/metrics`` server, binds every catalog handle and registers
 a bounded shutdown at exit.
 
+Spans are bounded on the way in and made encodable on the way out: the TracerProvider has span limits
+(:func:`span_limits`: attribute values of :data:`SPAN_ATTRIBUTE_VALUE_LENGTH` characters, :data:`SPAN_ATTRIBUTE_COUNT`
+attributes, :data:`SPAN_EVENT_COUNT` events and :data:`SPAN_LINK_COUNT` links per span, each overridable with the
+standard ``OTEL_*_LIMIT`` variables), each export pipeline's queue is bounded in bytes (:data:`SPAN_QUEUE_MAX_BYTES`)
+as well as in count, and a :class:`~lukhas_obs.exporters.sanitize.SanitizingSpanExporter` in front of every exporter
+drops only the span that cannot be encoded, never its batch.
+
+Child processes: a ``fork`` child re-initialises its telemetry (:func:`_after_fork_in_child`, with a new
+``service.instance.id``). A ``multiprocessing`` child (``fork`` start method) leaves through ``os._exit``, which runs
+no ``atexit`` hook: lukhas-obs registers a ``multiprocessing.util.Finalize`` in each such child that flushes its spans
+and metrics on the way out (bounded by :data:`CHILD_EXIT_FLUSH_TIMEOUT_S`), and — only while SIGTERM still has its
+default action — a SIGTERM handler that flushes (same bound) and then dies of SIGTERM as before, so the workers that
+``Pool.terminate()`` (and ``with Pool(...)``) kill keep their spans. A ``spawn``/``forkserver`` child is a fresh
+interpreter: call ``lukhas_obs.configure()`` in it (``Pool(initializer=lukhas_obs.configure)``, or at the top of the
+target); it then flushes at exit through ``atexit`` and installs the same SIGTERM flush. A bare ``os.fork()`` child
+that ends with ``os._exit`` must call ``lukhas_obs.shutdown()`` itself first: nothing runs after ``os._exit``.
+
 Idempotence: calling ``configure()`` again with settings that resolve equal returns the same :class:`Telemetry`.
 With different settings it raises :class:`~lukhas_obs.errors.AlreadyConfiguredError` naming what differs, unless
 ``reconfigure=True``, in which case the old configuration is shut down (bounded) and a new one built in full. A
@@ -13,8 +30,12 @@ configuration is never half-applied.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
+import multiprocessing
+import multiprocessing.util
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -23,16 +44,17 @@ from typing import Any
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from prometheus_client import CollectorRegistry
 
 from lukhas_obs import drops, instruments, tracing
 from lukhas_obs._version import __version__
-from lukhas_obs.errors import AlreadyConfiguredError
+from lukhas_obs.errors import AlreadyConfiguredError, ConfigurationError
 from lukhas_obs.exporters import otlp
 from lukhas_obs.exporters.jsonl import JsonLinesSpanExporter
 from lukhas_obs.exporters.prometheus import MetricsServer, authorizer, build_reader, endpoint_app
+from lukhas_obs.exporters.sanitize import ByteBudget, SanitizingSpanExporter
 from lukhas_obs.exporters.selfmetrics import CountingMetricExporter, CountingSpanExporter, QueueWatch
 from lukhas_obs.resource import build_resource
 from lukhas_obs.scrubbing import Scrubber, ScrubbingLogFilter, ScrubbingSpanExporter
@@ -42,6 +64,52 @@ _log = logging.getLogger("lukhas_obs")
 
 #: Instrumentation scope of every catalog instrument.
 METER_SCOPE = "lukhas_obs"
+
+#: Longest string span/event/link attribute value, in characters (``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`` and
+#: ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` override it).
+SPAN_ATTRIBUTE_VALUE_LENGTH = 4096
+#: Attributes per span (``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT``/``OTEL_ATTRIBUTE_COUNT_LIMIT``), and per event/link.
+SPAN_ATTRIBUTE_COUNT = 128
+#: Events per span (``OTEL_SPAN_EVENT_COUNT_LIMIT``) and links per span (``OTEL_SPAN_LINK_COUNT_LIMIT``).
+SPAN_EVENT_COUNT = 128
+SPAN_LINK_COUNT = 128
+#: Estimated bytes of spans one export pipeline may hold queued (on top of its 2048-span count bound).
+SPAN_QUEUE_MAX_BYTES = 64 * 1024 * 1024
+#: Longest a multiprocessing child waits for its telemetry to flush on its way out (normal exit or SIGTERM).
+CHILD_EXIT_FLUSH_TIMEOUT_S = 2.0
+
+# (SpanLimits argument, our default, the variables that override it; the SDK reads and validates those itself)
+_LIMITS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
+    ("max_span_attribute_length", SPAN_ATTRIBUTE_VALUE_LENGTH,
+     ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT")),
+    ("max_attribute_length", SPAN_ATTRIBUTE_VALUE_LENGTH, ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",)),
+    ("max_span_attributes", SPAN_ATTRIBUTE_COUNT, ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT")),
+    ("max_event_attributes", SPAN_ATTRIBUTE_COUNT, ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT")),
+    ("max_link_attributes", SPAN_ATTRIBUTE_COUNT, ("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT")),
+    ("max_events", SPAN_EVENT_COUNT, ("OTEL_SPAN_EVENT_COUNT_LIMIT",)),
+    ("max_links", SPAN_LINK_COUNT, ("OTEL_SPAN_LINK_COUNT_LIMIT",)),
+)  # fmt: skip
+
+
+def span_limits(environ: Any = None) -> SpanLimits:
+    """The span limits of every TracerProvider lukhas-obs builds: lukhas-obs's bounds unless an ``OTEL_*_LIMIT``
+    variable sets one (the OTel SDK's own defaults leave attribute values unbounded).
+
+    Raises :class:`~lukhas_obs.errors.ConfigurationError` naming the variable when one holds no valid limit.
+    """
+    env = os.environ if environ is None else environ
+    kwargs: dict[str, int | None] = {}
+    for argument, default, names in _LIMITS:
+        kwargs[argument] = None if any(str(env.get(n, "")).strip() for n in names) else default
+    try:
+        return SpanLimits(**kwargs)  # type: ignore[arg-type]
+    except ValueError:
+        for _argument, _default, names in _LIMITS:
+            for name in names:
+                raw = str(env.get(name, "")).strip()
+                if raw and raw.lower() != "unset" and not (raw.isdigit() and raw.isascii()):
+                    raise ConfigurationError(name, raw, "a whole number >= 0, or 'unset'", name) from None
+        raise ConfigurationError("span limits", "OTEL_*_LIMIT", "whole numbers >= 0, or 'unset'") from None
 
 
 class Telemetry:
@@ -192,6 +260,9 @@ def _activate(telemetry: Telemetry) -> None:
         )
         tracing.activate(telemetry.tracer_provider)
         tracing.install_global()
+        _sdk_warnings.reset()
+        if multiprocessing.parent_process() is not None:  # a spawn/forkserver child configuring itself
+            _install_sigterm_flush()
     _install_log_filter(scrubber_for(settings))
 
 
@@ -227,6 +298,90 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+class _ChildHook:
+    """The object ``multiprocessing.util.register_after_fork`` keys our hook on (it holds a weak reference)."""
+
+
+_child_hook = _ChildHook()
+
+
+def _in_multiprocessing_child(_hook: object = None) -> None:
+    """Run by multiprocessing in each fork child it starts, after it cleared the finalizers the parent registered.
+
+    The child leaves through ``os._exit`` (no ``atexit``): a ``Finalize`` flushes its telemetry on the way out, and
+    a SIGTERM handler does the same when the parent terminates it (``Pool.terminate()``).
+    """
+    current = _active
+    if current is None or current.disabled:
+        return
+    try:
+        multiprocessing.util.Finalize(None, _flush_on_exit, exitpriority=100)
+    except Exception as exc:  # pragma: no cover - never break the child
+        _log.debug("lukhas_obs: cannot register the child-exit flush: %s", exc)
+    _install_sigterm_flush()
+
+
+def _flush_on_exit() -> None:
+    """Flush the active configuration, bounded; lock-free (the child may have been forked mid-configure)."""
+    current = _active
+    if current is not None:
+        with contextlib.suppress(Exception):  # force_flush never raises; belt and braces on the way out
+            current.force_flush(CHILD_EXIT_FLUSH_TIMEOUT_S)
+
+
+def _install_sigterm_flush() -> None:
+    """In a multiprocessing child's main thread, while SIGTERM has its default action: flush, then die of SIGTERM."""
+    try:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return  # the application (or a framework) handles SIGTERM: never replace its handler
+        signal.signal(signal.SIGTERM, _flush_then_die)
+    except (ValueError, OSError, AttributeError):  # no signals here (not the main interpreter, a platform without)
+        pass
+
+
+def _flush_then_die(signum: int, _frame: object) -> None:
+    """SIGTERM in a multiprocessing child: restore the default action, flush (bounded), re-deliver the signal.
+
+    The exit status stays "killed by SIGTERM" (``exitcode == -15``), as without lukhas-obs.
+    """
+    try:
+        signal.signal(signum, signal.SIG_DFL)
+        _flush_on_exit()
+    finally:
+        os.kill(os.getpid(), signum)
+
+
+multiprocessing.util.register_after_fork(_child_hook, _in_multiprocessing_child)
+
+
+class _OncePerMessage(logging.Filter):
+    """Lets each SDK attribute warning through once per configuration (they are per value: one per truncated string).
+
+    Keyed by the message template, of which the SDK has a handful (bounded at 64 keys).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def reset(self) -> None:
+        self._seen = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = record.msg if type(record.msg) is str else type(record.msg).__name__
+        if key in self._seen:
+            return False
+        if len(self._seen) < 64:
+            self._seen.add(key)
+        return True
+
+
+_sdk_warnings = _OncePerMessage()
+logging.getLogger("opentelemetry.attributes").addFilter(_sdk_warnings)
+
+
 _log_filter: ScrubbingLogFilter | None = None
 
 
@@ -255,6 +410,7 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
         if settings.metrics_tls_cert and settings.metrics_tls_key
         else None
     )
+    limits = span_limits()  # also first: a bad OTEL_*_LIMIT fails before anything is built
     scrubber = scrubber_for(settings)
     resource = build_resource(settings, scrubber)
 
@@ -275,23 +431,29 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
     readers += push_readers
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
 
-    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    tracer_provider = TracerProvider(resource=resource, span_limits=limits, shutdown_on_exit=False)
 
-    def scrubbed(exporter: Any) -> ScrubbingSpanExporter:
-        return ScrubbingSpanExporter(exporter, scrubber)
+    def pipeline(name: str, exporter: Any, index: int, **batch: Any) -> QueueWatch:
+        """sanitise (per span) → count → scrub → export, behind a batch processor bounded in count and bytes."""
+        budget = ByteBudget(SPAN_QUEUE_MAX_BYTES)
+        chain = SanitizingSpanExporter(
+            CountingSpanExporter(ScrubbingSpanExporter(exporter, scrubber), name),
+            name,
+            max_value_length=limits.max_span_attribute_length,
+            report_drops=index == 0,  # an attribute dropped on its way to two exporters counts once
+            budget=budget,
+        )
+        return QueueWatch(BatchSpanProcessor(chain, **batch), name, budget=budget)
 
-    for name in settings.traces_exporters:
+    for index, name in enumerate(settings.traces_exporters):
         if name == "file":
-            exporter: Any = CountingSpanExporter(scrubbed(JsonLinesSpanExporter(settings.traces_file)), "file")
-            processor = BatchSpanProcessor(exporter, schedule_delay_millis=1000)
+            processor = pipeline(name, JsonLinesSpanExporter(settings.traces_file), index, schedule_delay_millis=1000)
         elif name == "console":
-            exporter = CountingSpanExporter(scrubbed(ConsoleSpanExporter()), "console")
-            processor = BatchSpanProcessor(exporter, schedule_delay_millis=1000)
+            processor = pipeline(name, ConsoleSpanExporter(), index, schedule_delay_millis=1000)
         else:  # otlp
             assert settings.otlp_traces is not None
-            exporter = CountingSpanExporter(scrubbed(otlp.span_exporter(settings.otlp_traces)), "otlp")
-            processor = BatchSpanProcessor(exporter)
-        tracer_provider.add_span_processor(QueueWatch(processor, name))
+            processor = pipeline(name, otlp.span_exporter(settings.otlp_traces), index)
+        tracer_provider.add_span_processor(processor)
 
     server = None
     if registry is not None and settings.serve_metrics and serve_metrics:

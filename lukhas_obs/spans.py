@@ -14,6 +14,12 @@ values OTel cannot carry (None, dicts, objects) instead of raising, keep one exc
 ``exception`` event, the same exception object re-raised with its traceback), and cost next to nothing when
 lukhas-obs is not configured or disabled: no span object, no clock read, no attribute processing.
 
+Hostile input never reaches the caller: a name that is not text makes the scope record nothing (the block still runs;
+counted as ``invalid_span_name``); a ``str`` subclass (name, key or value) is copied to a plain ``str`` without calling
+its dunders; lone surrogates become U+FFFD; ints outside int64 are dropped (``out_of_range``), never converted; an
+exception whose ``__str__`` raises is recorded as unprintable. An exception raised inside the block always comes out
+as the same object with the same traceback.
+
 Generators: the span covers the whole iteration (first ``next`` to exhaustion or ``close``), and it is the current
 span only while the generator body runs, so the consumer's code between items is not attributed to it.
 """
@@ -29,9 +35,10 @@ from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span
 
 from lukhas_obs import catalog, drops, tracing
+from lukhas_obs.exporters.sanitize import MAX_NAME_LENGTH, clean_text
 from lukhas_obs.instruments import CounterHandle, HistogramHandle, metric
 
 __all__ = ["SpanScope", "enabled", "sanitize_attributes", "span", "timed"]
@@ -44,7 +51,13 @@ SCOPE = "lukhas_obs.spans"
 
 _tracer = tracing.get_tracer(SCOPE)
 _components: dict[str, str | None] = {}
+#: Undeclared span names remembered as such (declared ones, bounded by the catalogs, are always cached).
+MAX_UNDECLARED_NAMES = 4096
+_undeclared = 0
 _PRIMITIVES: tuple[type, ...] = (str, bool, int, float)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: Where drops of span names are reported (the name itself is not a usable label when it is not text).
+WHERE = "lukhas_obs.span"
 
 
 def enabled() -> bool:
@@ -53,7 +66,12 @@ def enabled() -> bool:
 
 
 def _component(span_name: str) -> str | None:
-    """The catalog component of a declared span name (cached; the cache is cleared when a catalog registers)."""
+    """The catalog component of a declared span name (cached; the cache is cleared when a catalog registers).
+
+    The cache is bounded: every declared name is kept (the catalogs bound them), undeclared ones only up to
+    :data:`MAX_UNDECLARED_NAMES` — a process opening spans with a million distinct names keeps a few thousand entries.
+    """
+    global _undeclared
     try:
         return _components[span_name]
     except KeyError:
@@ -62,11 +80,41 @@ def _component(span_name: str) -> str | None:
         component: str | None = catalog.find_span(span_name).component
     except KeyError:
         component = None
-    _components[span_name] = component
+    if component is not None:
+        _components[span_name] = component
+    elif _undeclared < MAX_UNDECLARED_NAMES:
+        _undeclared += 1
+        _components[span_name] = None
     return component
 
 
-catalog.on_register(lambda _catalog: _components.clear())
+def _forget_components(_catalog: object = None) -> None:
+    global _undeclared
+    _components.clear()
+    _undeclared = 0
+
+
+catalog.on_register(_forget_components)
+
+
+def _span_name(name: object) -> str | None:
+    """``name`` as a plain, valid, bounded ``str``; None (reported, counted) when it is not text."""
+    if type(name) is str and name.isascii() and len(name) <= MAX_NAME_LENGTH:
+        return name
+    try:
+        text = clean_text(name, MAX_NAME_LENGTH)
+    except Exception:
+        text = None
+    if text is None:
+        drops.report(WHERE, "invalid_span_name", _type_name(name))
+    return text
+
+
+def _type_name(value: object) -> str:
+    try:
+        return clean_text(type(value).__name__, 64) or "object"
+    except Exception:  # pragma: no cover - a metaclass whose __name__ raises
+        return "object"
 
 
 def sanitize_attributes(where: str, attributes: Mapping[str, object]) -> dict[str, Any]:
@@ -74,30 +122,88 @@ def sanitize_attributes(where: str, attributes: Mapping[str, object]) -> dict[st
 
     None is dropped silently (``meta.get("fold")`` is a normal argument); other values (dicts, bytes, objects, mixed
     sequences) are dropped and reported through :mod:`lukhas_obs.drops` under ``where``, by key only (never the
-    value, which could be a secret).
+    value, which could be a secret). Values are made safe to carry: ``str`` subclasses become plain ``str`` (their
+    dunders are never called), lone surrogates become U+FFFD, ``int`` subclasses become ``int``; an int outside int64
+    is dropped as ``out_of_range`` (not converted: a float would change an identifier, a string the attribute's type).
+    Never raises.
     """
     out: dict[str, Any] = {}
-    for key, value in attributes.items():
+    try:
+        items = list(dict.items(attributes) if type(attributes) is dict else attributes.items())
+    except Exception:
+        drops.report(where, "invalid_attribute_value", "span attributes", attribute=True)
+        return out
+    for key, value in items:
         if value is None:
             continue
-        if _kind(value) is not None:
-            out[key] = value
-        elif isinstance(value, (list, tuple)) and _homogeneous(value):
-            out[key] = tuple(value)
-        else:
-            drops.report(where, "invalid_attribute_value", f"span attribute {key!r}", attribute=True)
+        try:
+            clean_key = key if type(key) is str else clean_text(key, MAX_NAME_LENGTH)
+            if not clean_key:
+                reason = "invalid_attribute_key"
+            else:
+                legal, reason = _legal(value)
+                if reason is None:
+                    out[clean_key] = legal
+                    continue
+        except Exception:
+            reason = "invalid_attribute_value"
+        drops.report(where, reason, f"span attribute {_key_text(key)!r}", attribute=True)
     return out
 
 
+def _key_text(key: object) -> str:
+    try:
+        return clean_text(key, 64) or _type_name(key)
+    except Exception:
+        return "?"
+
+
+def _legal(value: object) -> tuple[Any, str | None]:
+    """(the OTel-legal form of ``value``, None) or (None, the drop reason)."""
+    kind = type(value)
+    if kind is str:
+        return (value if value.isascii() else clean_text(value, None)), None  # type: ignore[union-attr]
+    if kind is bool or kind is float:
+        return value, None
+    if kind is int:
+        return (value, None) if _INT64_MIN <= value <= _INT64_MAX else (None, "out_of_range")  # type: ignore[operator]
+    primitive = _kind(value)
+    if primitive is str:
+        return clean_text(value, None), None
+    if primitive is int:
+        number = int.__int__(value)  # type: ignore[arg-type]
+        return (number, None) if _INT64_MIN <= number <= _INT64_MAX else (None, "out_of_range")
+    if primitive is float:
+        return float.__float__(value), None  # type: ignore[arg-type]
+    if primitive is bool:
+        return value, None
+    if issubclass(kind, (list, tuple)):
+        items = list(tuple.__iter__(value) if issubclass(kind, tuple) else list.__iter__(value))  # type: ignore[arg-type]
+        if not _homogeneous(items):
+            return None, "invalid_attribute_value"
+        clean = []
+        for item in items:
+            legal, reason = _legal(item)
+            if reason is not None:
+                return None, reason
+            clean.append(legal)
+        return tuple(clean), None
+    return None, "invalid_attribute_value"
+
+
 def _kind(value: object) -> type | None:
-    """Which OTel primitive ``value`` is (bool before int: True is an int to Python, not to OTel), else None."""
-    for kind in _PRIMITIVES:
-        if isinstance(value, kind):
-            return kind
+    """Which OTel primitive ``value`` is (bool before int: True is an int to Python, not to OTel), else None.
+
+    Decided on ``type(value)`` (never ``value.__class__``, which an object may fake or make raise).
+    """
+    kind = type(value)
+    for primitive in _PRIMITIVES:
+        if issubclass(kind, primitive):
+            return primitive
     return None
 
 
-def _homogeneous(values: list[Any] | tuple[Any, ...]) -> bool:
+def _homogeneous(values: list[Any]) -> bool:
     if not values:
         return True
     first = _kind(values[0])
@@ -146,7 +252,7 @@ class SpanScope:
         *,
         redact_exceptions: bool = False,
     ) -> None:
-        self._name = name
+        self._name: str | None = _span_name(name)  # None: not text; the scope records nothing (counted)
         self._raw = attributes
         self._histogram = histogram
         self._failures = failures
@@ -160,33 +266,49 @@ class SpanScope:
 
     @property
     def name(self) -> str:
-        """The span name."""
-        return self._name
+        """The span name (as recorded: plain, valid, bounded text; empty when the given name was not text)."""
+        return self._name if self._name is not None else ""
 
     # -- the one open/close path every form goes through ------------------------------------------------------
 
     def _prepare(self) -> None:
-        """Split the call-time attributes: all legal ones to the span, declared ones to each metric."""
+        """Split the call-time attributes: all legal ones to the span, declared ones to each metric. Never raises."""
         raw = self._raw
-        span_attrs = sanitize_attributes(self._name, raw)
-        component = _component(self._name)
-        if component is None and self._histogram is not None:
-            component = self._histogram.spec.component
-        if component is not None:
-            span_attrs.setdefault("component", component)
+        name = self._name or ""
+        span_attrs = sanitize_attributes(name, raw)
+        try:
+            component = _component(name)
+            if component is None and self._histogram is not None:
+                component = self._histogram.spec.component
+            if component is not None:
+                span_attrs.setdefault("component", component)
+            metric_attrs = _declared(self._histogram, raw) if self._histogram is not None else {}
+            failure_attrs = _declared(self._failures, raw) if self._failures is not None else {}
+        except Exception as internal:  # a hostile attribute key (its __hash__/__eq__ raises)
+            drops.report(name, "internal_error", type(internal).__name__)
+            metric_attrs, failure_attrs = {}, {}
         self._span_attrs: dict[str, Any] = span_attrs
-        self._metric_attrs: dict[str, object] = _declared(self._histogram, raw) if self._histogram is not None else {}
-        self._failure_attrs: dict[str, object] = _declared(self._failures, raw) if self._failures is not None else {}
+        self._metric_attrs: dict[str, object] = metric_attrs
+        self._failure_attrs: dict[str, object] = failure_attrs
         self._prepared = True
 
     def _open(self, attach: bool = True) -> _Open | None:
-        """Start the span (and the clock when a histogram is timed), or None when nothing records."""
-        if tracing.active_provider() is None:
+        """Start the span (and the clock when a histogram is timed), or None when nothing records. Never raises."""
+        if tracing.active_provider() is None or self._name is None:
             return None
-        if not self._prepared:
-            self._prepare()
-        span = _tracer.start_span(self._name, attributes=self._span_attrs)
-        token = otel_context.attach(trace.set_span_in_context(span)) if attach else None
+        try:
+            if not self._prepared:
+                self._prepare()
+            span = _tracer.start_span(self._name, attributes=self._span_attrs)
+        except Exception as internal:  # pragma: no cover - the switching tracer never raises; belt and braces
+            drops.report(self._name, "internal_error", type(internal).__name__)
+            return None
+        token = None
+        if attach:
+            try:
+                token = otel_context.attach(trace.set_span_in_context(span))
+            except Exception:  # pragma: no cover - attach fails only on a broken context implementation
+                token = None
         return _Open(span, token, perf_counter() if self._histogram is not None else 0.0)
 
     def _close(self, state: _Open, exc: BaseException | None) -> None:
@@ -202,11 +324,14 @@ class SpanScope:
                     self._failures.add(1, **attrs)
                 _record_exception(state.span, exc, redact=self._redact)
         except Exception as internal:  # pragma: no cover - handles never raise; belt and braces
-            drops.report(self._name, "internal_error", type(internal).__name__)
+            drops.report(self._name or WHERE, "internal_error", type(internal).__name__)
         finally:
-            if state.token is not None:
-                otel_context.detach(state.token)  # type: ignore[arg-type]
-            state.span.end()
+            try:
+                if state.token is not None:
+                    otel_context.detach(state.token)  # type: ignore[arg-type]
+                state.span.end()
+            except Exception as internal:  # pragma: no cover - processors never raise
+                drops.report(self._name or WHERE, "internal_error", type(internal).__name__)
 
     # -- context manager ------------------------------------------------------------------------------------------
 
@@ -405,15 +530,12 @@ def _declared(handle: HistogramHandle | CounterHandle, attributes: Mapping[str, 
 
 
 def _record_exception(span: Span, exc: Exception, *, redact: bool) -> None:
-    """Status ERROR plus an ``exception`` event; ``redact`` keeps only the type (no message, no stack text)."""
-    kind = type(exc)
-    type_name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    if redact:
-        span.add_event("exception", {"exception.type": type_name, "exception.escaped": "True"})
-        span.set_status(Status(StatusCode.ERROR, type_name))
-    else:
-        span.record_exception(exc, escaped=True)
-        span.set_status(Status(StatusCode.ERROR, f"{kind.__name__}: {exc}"))
+    """Status ERROR plus an ``exception`` event; ``redact`` keeps only the type (no message, no stack text).
+
+    Never raises: an exception whose ``__str__`` raises is recorded as ``<unprintable ...>``; the stack text keeps its
+    innermost end within the attribute length limit.
+    """
+    tracing.record_exception(span, exc, escaped=True, redact=redact)
 
 
 def span(name: str, /, *, redact_exceptions: bool = False, **attributes: object) -> SpanScope:

@@ -6,8 +6,8 @@ Three small decorators, wired in by the runtime where exporters and span process
   outcome (``exported`` or ``failed``), in ``lukhas_obs_exported_spans_total{exporter,outcome}`` and
   ``lukhas_obs_exported_metric_points_total{exporter,outcome}``; every failed or raising export call also counts in
   ``lukhas_obs_exporter_errors_total{exporter,signal}``. They never raise: an exporter that throws reports failure.
-- :class:`QueueWatch` wraps a ``BatchSpanProcessor``: spans that end while its queue is full are dropped by the SDK
-  (with only a log line); the watch counts them as ``outcome="dropped"`` and publishes the queue length in
+- :class:`QueueWatch` wraps a ``BatchSpanProcessor``: spans that end while its queue is full (by count, or by bytes
+  against its budget) are dropped and counted as ``outcome="dropped"``, and the queue length is published in
   ``lukhas_obs_span_queue_size{exporter}``. The queue is read, never modified, through guarded private attribute
   access — on an SDK version without that attribute the gauge and the drop count are simply absent.
 
@@ -210,14 +210,27 @@ def _private_queue(processor: SpanProcessor) -> tuple[Any, int] | None:
 
 
 class QueueWatch(SpanProcessor):
-    """Wraps a ``BatchSpanProcessor``: counts spans it drops on a full queue and publishes its queue length.
+    """Wraps a ``BatchSpanProcessor``: bounds its queue in bytes, counts the spans it drops, publishes its length.
 
-    Everything is delegated unchanged; the only added work per span is one ``len()`` of the queue.
+    - Count: a span that ends while the queue is full is dropped here (the SDK would evict the *oldest* queued span
+      instead, with only a log line) and counted as ``outcome="dropped"``.
+    - Bytes: with a ``budget`` (:class:`~lukhas_obs.exporters.sanitize.ByteBudget`), each queued span is charged its
+      estimated size (:func:`~lukhas_obs.exporters.sanitize.span_size`) and the exporter's
+      :class:`~lukhas_obs.exporters.sanitize.SanitizingSpanExporter` releases it when the batch leaves; a span that
+      would take the queue over the budget is dropped and counted the same way, with one warning. So a collector
+      that is down holds at most ``budget`` bytes of spans, whatever their attributes weigh.
+
+    The check, the charge and the hand-over happen under one lock, so concurrent threads never overfill the SDK's
+    queue. Never raises.
     """
 
-    def __init__(self, inner: SpanProcessor, exporter: str) -> None:
+    def __init__(self, inner: SpanProcessor, exporter: str, *, budget: Any = None) -> None:
         self.inner = inner
         self.exporter = exporter
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._warned = False
         found = _private_queue(inner)
         self._queue, self.capacity = found if found is not None else (None, 0)
         if found is not None:
@@ -243,16 +256,47 @@ class QueueWatch(SpanProcessor):
             on_ending(span)
 
     def on_end(self, span: ReadableSpan) -> None:
-        queue = self._queue
-        if queue is not None and len(queue) >= self.capacity and span.context.trace_flags.sampled:
+        try:
+            sampled = span.context.trace_flags.sampled
+        except Exception:  # a foreign span object: let the processor decide
+            sampled = False
+        if not sampled or os.getpid() != self._pid:
+            # not queued by the SDK, or a forked child ending a span of the parent's provider (whose queue the SDK
+            # cleared, and whose lock another thread may have held at fork time): nothing to bound
+            self.inner.on_end(span)
+            return
+        queue, budget = self._queue, self.budget
+        with self._lock:
+            if queue is not None and len(queue) >= self.capacity:
+                accepted, why = False, "full"
+            elif budget is not None and not budget.charge(_span_size(span)):
+                accepted, why = False, "bytes"
+            else:
+                accepted, why = True, ""
+                self.inner.on_end(span)
+        if not accepted:
             _add(EXPORTED_SPANS, 1, exporter=self.exporter, outcome="dropped")
-        self.inner.on_end(span)
+            if why == "bytes" and not self._warned:
+                self._warned = True
+                _log.warning(
+                    "lukhas_obs: the %s span queue holds its byte budget (%d bytes); newer spans are dropped until "
+                    "the exporter catches up (counted in %s{outcome=\"dropped\"}, logged once)",
+                    self.exporter,
+                    getattr(budget, "limit", 0),
+                    EXPORTED_SPANS,
+                )
 
     def shutdown(self) -> None:
         self.inner.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return bool(self.inner.force_flush(timeout_millis))
+
+
+def _span_size(span: ReadableSpan) -> int:
+    from lukhas_obs.exporters.sanitize import span_size
+
+    return span_size(span)
 
 
 # The gauge's callback is registered once per process; it reads whichever watches are alive and not shut down, so

@@ -1,0 +1,704 @@
+"""The settings table: one row per parameter, with its argument, variables, parser, default and docs.
+
+Each :class:`Param` says where a setting comes from (the ``configure()`` argument, then its variables in precedence
+order, then ``OTEL_RESOURCE_ATTRIBUTES`` keys for the identity settings, then the default), how a raw value is parsed
+and validated, what is accepted (used in error messages and the docs), and whether the value is a credential
+(``secret``: never shown in a message or a ``repr``). :func:`lukhas_obs.settings.resolve_settings` resolves every row
+with one loop; the README's settings table is generated from these rows
+(:func:`lukhas_obs.settings.settings_reference`).
+
+Parsers take ``(value, where)`` and return the parsed value or raise ``where.error(value)``. They may assume nothing
+about the value (hostile objects, ``str`` subclasses whose methods raise, huge ints, NaN): the resolver turns any
+other exception a parser lets through into a :class:`~lukhas_obs.errors.ConfigurationError` naming the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from lukhas_obs.errors import ConfigurationError
+
+DEFAULT_SERVICE = "lukhas"
+DEFAULT_LANE = "candidate"
+DEFAULT_VERSION = "dev"
+DEFAULT_ENVIRONMENT = "dev"
+DEFAULT_NAMESPACE = "lukhas"
+DEFAULT_PROMETHEUS_HOST = "127.0.0.1"
+DEFAULT_PROMETHEUS_PORT = 9109
+DEFAULT_TRACES_FILE = "lukhas-traces.jsonl"
+DEFAULT_OTLP_TIMEOUT_S = 10.0
+DEFAULT_METRIC_EXPORT_INTERVAL_S = 60.0
+DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
+DEFAULT_CARDINALITY_LIMIT = 1000
+#: Longest accepted duration: beyond it the SDK's and threading's waits overflow (``threading.TIMEOUT_MAX``).
+MAX_DURATION_S = 86400.0
+
+PROTOCOLS = ("grpc", "http/protobuf")
+_PROTOCOL_ALIASES = {"grpc": "grpc", "http/protobuf": "http/protobuf", "http": "http/protobuf"}
+TRACES_EXPORTERS = ("file", "console", "otlp", "none")
+METRICS_EXPORTERS = ("prometheus", "otlp", "none")
+COMPRESSIONS = ("gzip", "none")
+SIGNALS = ("traces", "metrics")
+
+_LANE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+_RESOURCE_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_HEADER_VALUE_BAD_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+
+# Resource keys that have a first-class setting; OTEL_RESOURCE_ATTRIBUTES values for them are a fallback only.
+FIRST_CLASS_KEYS = frozenset(
+    {
+        "service.name",
+        "service.version",
+        "service.namespace",
+        "deployment.environment.name",
+        "deployment.environment",
+        "lukhas.lane",
+    }
+)
+
+Parser = Callable[[Any, "Where"], Any]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One setting: where it is read from, how it is parsed, and how it is documented."""
+
+    name: str
+    """The setting's name in messages and docs: the ``configure()`` argument, or the variable for variable-only rows."""
+    argument: str | None
+    """The ``configure()`` / ``resolve_settings()`` keyword, or None when the setting is read from variables only."""
+    variables: tuple[str, ...]
+    """Environment variables in precedence order; ``{SIGNAL}`` stands for ``TRACES`` or ``METRICS``."""
+    parse: Parser
+    """Parses and validates the argument (and the variables unless ``parse_env`` is set)."""
+    default: Any
+    """The value when nothing is set (parsed like an argument unless None)."""
+    accepted: str
+    """What is accepted, as error messages and docs say it."""
+    doc: str
+    """What the setting does."""
+    secret: bool = False
+    """A credential: its value is never shown in an error message, a warning or a ``repr``."""
+    parse_env: Parser | None = None
+    """Parser for variable values when they differ from arguments (milliseconds, ``true``/``false``, k=v lists)."""
+    resource_keys: tuple[str, ...] = ()
+    """``OTEL_RESOURCE_ATTRIBUTES`` keys used as a fallback after the variables (identity settings)."""
+    per_signal: bool = False
+    """Resolved once per signal (traces, metrics): the OTLP exporter settings."""
+    merge_variables: bool = False
+    """Every set variable is read and the mappings merged, the earlier variable winning key by key (OTLP headers)."""
+    together_with: str | None = None
+    """Another setting that must be given too, or neither (the TLS certificate and key)."""
+    setting: str | None = None
+    """For a variable-only row: the ``configure()`` argument it feeds, named in its messages."""
+    default_doc: str | None = None
+    """How the docs describe the default, when the default is not a plain value."""
+
+    def variables_for(self, signal: str | None) -> tuple[str, ...]:
+        """The variables with ``{SIGNAL}`` filled in for ``signal``."""
+        if signal is None:
+            return self.variables
+        return tuple(v.replace("{SIGNAL}", signal.upper()) for v in self.variables)
+
+
+@dataclass(frozen=True)
+class Where:
+    """The parameter and the source (argument name or variable) a value being parsed came from."""
+
+    param: Param
+    source: str
+
+    @property
+    def from_variable(self) -> bool:
+        """True when the value came from an environment variable (text, maybe in other units)."""
+        return self.source != self.param.argument and self.source != "default"
+
+    def error(self, value: object, expected: str | None = None, *, field: str | None = None) -> ConfigurationError:
+        """A ConfigurationError for ``value``, naming the field, the source and what is accepted."""
+        param = self.param
+        return ConfigurationError(
+            field or param.name,
+            value,
+            expected or param.accepted,
+            self.source,
+            secret=param.secret,
+            setting=param.setting,
+        )
+
+
+# --- helpers ---------------------------------------------------------------------------------------------------------
+
+
+def plain(value: object) -> object:
+    """``value`` with a ``str`` subclass replaced by an exact ``str`` (its overridden methods are never called)."""
+    if isinstance(value, str) and type(value) is not str:
+        return str.__getitem__(value, slice(None))
+    return value
+
+
+def _clean(text: str) -> bool:
+    """No control characters and no lone surrogates (which no exporter can encode)."""
+    return _CONTROL_RE.search(text) is None and _SURROGATE_RE.search(text) is None
+
+
+def parse_key_value_list(
+    raw: str, source: str, *, secret_values: bool = False, setting: str | None = None
+) -> dict[str, str]:
+    """Parse the W3C-baggage-like ``k1=v1,k2=v2`` format of ``OTEL_RESOURCE_ATTRIBUTES`` and ``*_HEADERS``.
+
+    Values are percent-decoded. A member without ``=`` or with an empty key is an error; for header lists the error
+    never echoes the value, which may be a credential (other lists are shown redacted).
+    """
+    raw = plain(raw)  # type: ignore[assignment]
+    result: dict[str, str] = {}
+    for member in raw.split(","):
+        if member.strip() == "":
+            continue
+        key, sep, value = member.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigurationError(
+                source,
+                member.strip(),
+                "a comma-separated list of key=value pairs (values percent-encoded)",
+                source,
+                secret=secret_values,
+                setting=setting,
+            )
+        result[unquote(key)] = unquote(value.strip())
+    return result
+
+
+# --- parsers ---------------------------------------------------------------------------------------------------------
+
+
+def text_parser(pattern: re.Pattern[str] | None = None) -> Parser:
+    """A non-empty, printable string of at most 128 characters (matching ``pattern`` when given)."""
+
+    def parse(value: object, where: Where) -> str:
+        if not isinstance(value, str):
+            raise where.error(value, "a string")
+        text = value.strip()
+        if not text or len(text) > 128 or not _clean(text):
+            raise where.error(value)
+        if pattern is not None and not pattern.match(text):
+            raise where.error(value)
+        return text
+
+    return parse
+
+
+def parse_port(value: object, where: Where) -> int:
+    """An integer port 0-65535 (0 picks a free port); a whole float is accepted, bools are not."""
+    if isinstance(value, bool):
+        raise where.error(value)
+    port: int | None
+    try:
+        port = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        port = None
+    if port is None or (isinstance(value, float) and value != port) or not 0 <= port <= 65535:
+        raise where.error(value)
+    return port
+
+
+def _duration(value: object, where: Where, scale: float) -> float:
+    unit = "milliseconds" if scale != 1.0 else "seconds"
+    expected = f"a positive number of {unit} (at most {MAX_DURATION_S / scale:g})"
+    if isinstance(value, bool):
+        raise where.error(value, expected)
+    number: float | None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or not math.isfinite(number) or number <= 0 or number * scale > MAX_DURATION_S:
+        raise where.error(value, expected)
+    return number * scale
+
+
+def parse_seconds(value: object, where: Where) -> float:
+    """A positive, finite duration in seconds, at most :data:`MAX_DURATION_S`."""
+    return _duration(value, where, 1.0)
+
+
+def parse_milliseconds(value: object, where: Where) -> float:
+    """The OTel variables' durations: positive milliseconds, returned in seconds."""
+    return _duration(value, where, 0.001)
+
+
+def choices_parser(accepted: Sequence[str]) -> Parser:
+    """A comma-separated string or a sequence of names, each in ``accepted``; ``none`` alone means the empty tuple."""
+
+    def parse(value: object, where: Where) -> tuple[str, ...]:
+        expected = "one or more of: " + ", ".join(accepted)
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, Sequence) or isinstance(items, (bytes, bytearray)):
+            raise where.error(value, expected)
+        chosen: list[str] = []
+        for item in items:
+            item = plain(item)
+            if not isinstance(item, str) or item.strip().lower() not in accepted:
+                raise where.error(value, expected)
+            if item.strip().lower() not in chosen:
+                chosen.append(item.strip().lower())
+        if "none" in chosen:
+            if len(chosen) > 1:
+                raise where.error(value, "'none' alone, or one or more of: " + ", ".join(accepted))
+            return ()
+        if not chosen:
+            raise where.error(value, expected)
+        return tuple(chosen)
+
+    return parse
+
+
+def parse_protocol(value: object, where: Where) -> str:
+    """``grpc`` or ``http/protobuf`` (``http`` is an alias); ``http/json`` is refused with a reason."""
+    if isinstance(value, str) and value.strip().lower() in _PROTOCOL_ALIASES:
+        return _PROTOCOL_ALIASES[value.strip().lower()]
+    hint = "grpc, http/protobuf, http (alias of http/protobuf)"
+    if isinstance(value, str) and value.strip().lower() == "http/json":
+        hint += "; http/json is not supported by the Python OTLP exporters"
+    raise where.error(value, "one of: " + hint)
+
+
+def parse_endpoint(value: object, where: Where) -> str:
+    """An ``http://`` or ``https://`` URL with a host (and a valid port when one is given)."""
+    if not isinstance(value, str):
+        raise where.error(value)
+    text = value.strip()
+    if not _clean(text) or any(c.isspace() for c in text):
+        raise where.error(value)
+    valid = True
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
+    except ValueError:
+        valid = False
+    if not valid or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise where.error(value)
+    return text
+
+
+def _check_headers(headers: Mapping[str, str], value: object, where: Where, expected: str) -> dict[str, str]:
+    for name, item in headers.items():
+        if not _HEADER_NAME_RE.match(name) or _HEADER_VALUE_BAD_RE.search(item):
+            raise where.error(value, expected)
+    return dict(headers)
+
+
+_HEADERS_SHAPE = "header names are HTTP tokens, values have no control characters"
+
+
+def parse_headers(value: object, where: Where) -> dict[str, str]:
+    """Argument form: a mapping of header names to string values, or the variables' ``k=v,...`` text."""
+    if isinstance(value, str):
+        return parse_headers_env(value, where)
+    expected = f"a mapping of header names to string values ({_HEADERS_SHAPE})"
+    if not isinstance(value, Mapping):
+        raise where.error(value, expected)
+    headers: dict[str, str] = {}
+    for name, item in value.items():
+        name, item = plain(name), plain(item)
+        if not isinstance(name, str) or not isinstance(item, str):
+            raise where.error(value, expected)
+        headers[name] = item
+    return _check_headers(headers, value, where, expected)
+
+
+def parse_headers_env(value: object, where: Where) -> dict[str, str]:
+    """``OTEL_EXPORTER_OTLP_*HEADERS``: ``k1=v1,k2=v2`` with percent-encoded values."""
+    headers = parse_key_value_list(value, where.source, secret_values=True, setting=where.param.name)  # type: ignore[arg-type]
+    expected = f"a comma-separated list of key=value pairs (values percent-encoded; {_HEADERS_SHAPE})"
+    return _check_headers(headers, value, where, expected)
+
+
+def parse_resource_variable(value: object, where: Where) -> dict[str, str]:
+    """``OTEL_RESOURCE_ATTRIBUTES``: ``k=v`` pairs with attribute-shaped keys and encodable values."""
+    attributes = parse_key_value_list(value, where.source, setting=where.param.setting)  # type: ignore[arg-type]
+    for key, item in attributes.items():
+        if not _RESOURCE_KEY_RE.match(key):
+            raise where.error(key, "attribute keys made of letters, digits, '_', '.', '-', '/'")
+        if _SURROGATE_RE.search(item):
+            raise where.error({key: item}, "values that are valid text (no lone surrogates)")
+    return attributes
+
+
+def parse_resource_attributes(value: object, where: Where) -> dict[str, str]:
+    """The argument: a mapping of attribute keys to strings, without the first-class keys."""
+    if not isinstance(value, Mapping):
+        raise where.error(value, "a mapping of str to str")
+    result: dict[str, str] = {}
+    for key, item in value.items():
+        key, item = plain(key), plain(item)
+        if (
+            not isinstance(key, str)
+            or not _RESOURCE_KEY_RE.match(key)
+            or not isinstance(item, str)
+            or _SURROGATE_RE.search(item)
+        ):
+            raise where.error({key: item}, "string keys of letters, digits, '_', '.', '-', '/' to strings")
+        if key in FIRST_CLASS_KEYS:
+            raise where.error(key, "no first-class key (use service/lane/version/environment/namespace)")
+        result[key] = item
+    return result
+
+
+def parse_truthy(value: object, where: Where) -> bool:
+    """The ``disabled`` argument: any value, by its truth."""
+    return bool(value)
+
+
+def make_flag_env(warn: Callable[[Where, object], None]) -> Parser:
+    """OTel boolean semantics: only case-insensitive ``true`` is true; anything else but ``false`` warns."""
+
+    def parse(value: object, where: Where) -> bool:
+        lowered = value.strip().lower() if isinstance(value, str) else ""
+        if lowered not in ("true", "false"):
+            warn(where, value)
+        return lowered == "true"
+
+    return parse
+
+
+def parse_bool(value: object, where: Where) -> bool:
+    """Exactly True or False."""
+    if not isinstance(value, bool):
+        raise where.error(value)
+    return value
+
+
+def parse_path(value: object, where: Where) -> str:
+    """A file path (str or path-like), made absolute; it must be encodable for the file system."""
+    path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    if not isinstance(path, str) or not path.strip() or "\x00" in path:
+        raise where.error(path if isinstance(path, str) else value)
+    encodable = True
+    try:
+        os.fsencode(path)
+    except UnicodeError:
+        encodable = False
+    if not encodable:
+        raise where.error(path)
+    return os.path.abspath(path.strip())
+
+
+def parse_limit(value: object, where: Where, *, field: str | None = None) -> int:
+    """A whole number of attribute sets from 1 to 1,000,000."""
+    if isinstance(value, bool):
+        raise where.error(value, field=field)
+    number: int | None
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if number is None or (isinstance(value, float) and value != number) or not 1 <= number <= 1_000_000:
+        raise where.error(value, "a whole number of attribute sets from 1 to 1000000", field=field)
+    return number
+
+
+def _known_metrics() -> tuple[set[str], dict[str, str]]:
+    """Exposed names of every registered catalog's metrics, and OTel name → exposed name."""
+    from lukhas_obs.catalog import catalogs  # lazy: the catalog package never imports settings, no cycle either way
+
+    exposed: set[str] = set()
+    by_otel: dict[str, str] = {}
+    for catalog in catalogs():
+        for metric in catalog.metrics:
+            exposed.add(metric.exposed)
+            by_otel[metric.otel_name] = metric.exposed
+    return exposed, by_otel
+
+
+def parse_limits(value: object, where: Where) -> tuple[tuple[str, int], ...]:
+    """Per-metric limits keyed by a registered metric's exposed (Prometheus) name; a typo is refused with the
+    closest declared names, since a limit on a name no catalog declares would silently never apply."""
+    if not isinstance(value, Mapping):
+        raise where.error(value, "a mapping of metric name to a limit")
+    exposed, by_otel = _known_metrics()
+    limits: list[tuple[str, int]] = []
+    for key, item in value.items():
+        key = plain(key)
+        if not isinstance(key, str):
+            raise where.error(key, "metric names (str) as keys")
+        if key not in exposed:
+            if key in by_otel:
+                hint = f"; {key!r} is an OTel name, its exposed name is {by_otel[key]!r}"
+            else:
+                close = difflib.get_close_matches(key, sorted(exposed), n=3, cutoff=0.6) if len(key) <= 200 else []
+                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise where.error(
+                key,
+                "the exposed (Prometheus) name of a metric a registered catalog declares"
+                + hint
+                + " (register your own catalog before configure())",
+            )
+        limits.append((key, parse_limit(item, where, field=f"{where.param.name}[{key!r}]")))
+    return tuple(sorted(limits))
+
+
+def _names(value: object, where: Where) -> tuple[str, ...]:
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    expected = "a list of strings (comma-separated in the environment)"
+    if not isinstance(items, Sequence) or isinstance(items, (bytes, bytearray)):
+        raise where.error(value, expected)
+    names = []
+    for item in items:
+        item = plain(item)
+        if not isinstance(item, str) or _SURROGATE_RE.search(item):
+            raise where.error(value, expected)
+        if item:
+            names.append(item)
+    return tuple(names)
+
+
+def parse_names(value: object, where: Where) -> tuple[str, ...]:
+    """A list of strings, or comma-separated text."""
+    return _names(value, where)
+
+
+def parse_patterns(value: object, where: Where) -> tuple[str, ...]:
+    """A list of regular expressions; an invalid one is named by its position only (patterns may hold secrets)."""
+    patterns = _names(value, where)
+    for index, pattern in enumerate(patterns):
+        position: int | None = None
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            position = exc.pos if exc.pos is not None else -1
+        if position is not None:
+            raise where.error(
+                value, f"valid regular expressions (pattern #{index + 1} is invalid at position {position})"
+            )
+    return patterns
+
+
+def parse_bearer(value: object, where: Where) -> str:
+    """At least 16 printable ASCII characters without spaces (what an ``Authorization`` header can carry)."""
+    token = value.strip() if isinstance(value, str) else None
+    if token is None or len(token) < 16 or not token.isascii() or not token.isprintable() or " " in token:
+        raise where.error(value)
+    return token
+
+
+def parse_basic(value: object, where: Where) -> tuple[str, str]:
+    """``"user:password"`` or a ``(user, password)`` tuple; a password of at least 8 characters."""
+    pair = tuple(value.partition(":")[::2]) if isinstance(value, str) and ":" in value else value
+    if not isinstance(pair, tuple) or len(pair) != 2:
+        raise where.error(value)
+    user, password = plain(pair[0]), plain(pair[1])
+    if (
+        not isinstance(user, str)
+        or not isinstance(password, str)
+        or not user
+        or ":" in user
+        or len(password) < 8
+        or not _clean(user + password)
+    ):
+        raise where.error(value)
+    return (user, password)
+
+
+def parse_pem_file(value: object, where: Where) -> str:
+    """The path of an existing file (its PEM content is checked when the server's TLS context is built)."""
+    path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+    if not isinstance(path, str) or not path or not os.path.isfile(path):
+        raise where.error(value)
+    return os.path.abspath(path)
+
+
+def parse_compression(value: object, where: Where) -> str:
+    """``gzip`` or ``none``."""
+    if not isinstance(value, str) or value.lower() not in COMPRESSIONS:
+        raise where.error(value)
+    return value.lower()
+
+
+# --- the table -------------------------------------------------------------------------------------------------------
+
+_TEXT = "a non-empty string of at most 128 printable characters"
+
+
+def build_table(warn: Callable[[Where, object], None]) -> tuple[Param, ...]:
+    """Every setting, in resolution order. ``warn(where, value)`` reports a variable that is read leniently."""
+    text = text_parser()
+    return (
+        Param(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            None,
+            ("OTEL_RESOURCE_ATTRIBUTES",),
+            parse_resource_variable,
+            None,
+            "a comma-separated list of key=value pairs (values percent-encoded)",
+            "Resource attributes (W3C baggage format). Read first: service, lane, version, environment and namespace "
+            "fall back to its keys; its other keys are added to the resource, under resource_attributes.",
+            setting="resource_attributes",
+            default_doc="—",
+        ),
+        Param(
+            "service", "service", ("LUKHAS_SERVICE", "OTEL_SERVICE_NAME"), text, DEFAULT_SERVICE, _TEXT,
+            "service.name on the resource and the service label on every catalog series.",
+            resource_keys=("service.name",),
+        ),
+        Param(
+            "lane", "lane", ("LUKHAS_LANE",), text_parser(_LANE_RE), DEFAULT_LANE,
+            "1-64 characters: letters, digits, '_', '.', '-'",
+            "lukhas.lane on the resource and the lane label on every catalog series.",
+            resource_keys=("lukhas.lane",),
+        ),
+        Param(
+            "version", "version", ("LUKHAS_VERSION",), text, DEFAULT_VERSION, _TEXT, "service.version.",
+            resource_keys=("service.version",),
+        ),
+        Param(
+            "environment", "environment", ("LUKHAS_ENV",), text, DEFAULT_ENVIRONMENT, _TEXT,
+            "deployment.environment.name.",
+            resource_keys=("deployment.environment.name", "deployment.environment"),
+        ),
+        Param(
+            "namespace", "namespace", ("LUKHAS_NAMESPACE",), text, DEFAULT_NAMESPACE, _TEXT, "service.namespace.",
+            resource_keys=("service.namespace",),
+        ),
+        Param(
+            "resource_attributes", "resource_attributes", (), parse_resource_attributes, None,
+            "a mapping of attribute keys (letters, digits, '_', '.', '-', '/') to strings, no first-class key",
+            "Extra resource attributes; merged over OTEL_RESOURCE_ATTRIBUTES, key by key.",
+            default_doc="—",
+        ),
+        Param(
+            "disabled", "disabled", ("OTEL_SDK_DISABLED",), parse_truthy, False,
+            "True or False (the variable: 'true' or 'false')",
+            "Turn all telemetry off: handles and spans become no-ops.",
+            parse_env=make_flag_env(warn),
+        ),
+        Param(
+            "traces_exporter", "traces_exporter", ("OTEL_TRACES_EXPORTER",), choices_parser(TRACES_EXPORTERS), None,
+            "one or more of: " + ", ".join(TRACES_EXPORTERS),
+            "Where spans go (comma-separated in the variable).",
+            default_doc="otlp when an OTLP endpoint is set, else file",
+        ),
+        Param(
+            "metrics_exporter", "metrics_exporter", ("OTEL_METRICS_EXPORTER",), choices_parser(METRICS_EXPORTERS),
+            None, "one or more of: " + ", ".join(METRICS_EXPORTERS),
+            "Where metrics go (comma-separated in the variable).",
+            default_doc="prometheus, plus otlp when an OTLP endpoint is set",
+        ),
+        Param(
+            "otlp_protocol", "otlp_protocol", ("OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+            parse_protocol, "http/protobuf", "one of: grpc, http/protobuf, http (alias of http/protobuf)",
+            "OTLP transport, per signal.", per_signal=True,
+        ),
+        Param(
+            "otlp_headers", "otlp_headers", ("OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+            parse_headers, None,
+            f"a mapping of header names to values, or key=value pairs, comma-separated ({_HEADERS_SHAPE})",
+            "Headers (credentials) sent with every OTLP export; the variables are merged, per-signal keys winning.",
+            secret=True, parse_env=parse_headers_env, per_signal=True, merge_variables=True, default_doc="none",
+        ),
+        Param(
+            "otlp_timeout", "otlp_timeout", ("OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+            parse_seconds, DEFAULT_OTLP_TIMEOUT_S,
+            f"a positive number of seconds, at most {MAX_DURATION_S:g} (the variables: milliseconds)",
+            "Time limit of one OTLP export.", parse_env=parse_milliseconds, per_signal=True,
+        ),
+        Param(
+            "otlp_compression", None,
+            ("OTEL_EXPORTER_OTLP_{SIGNAL}_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+            parse_compression, "none", "one of: " + ", ".join(COMPRESSIONS),
+            "OTLP payload compression.", per_signal=True,
+        ),
+        Param(
+            "otlp_endpoint", "otlp_endpoint", ("OTEL_EXPORTER_OTLP_{SIGNAL}_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+            parse_endpoint, None, "an http:// or https:// URL with a host, e.g. http://127.0.0.1:4317",
+            "OTLP collector. The argument and OTEL_EXPORTER_OTLP_ENDPOINT are base URLs (/v1/<signal> is appended "
+            "for HTTP); a per-signal variable is used as given. Setting one turns the OTLP exporters on.",
+            per_signal=True,
+            default_doc="none; http://localhost:4318 (4317 for grpc) when an otlp exporter is chosen",
+        ),
+        Param(
+            "prometheus_host", "prometheus_host", ("LUKHAS_PROMETHEUS_HOST", "OTEL_EXPORTER_PROMETHEUS_HOST"),
+            text, DEFAULT_PROMETHEUS_HOST, "a host name or IP address to bind, e.g. 127.0.0.1",
+            "Address of the built-in /metrics server.",
+        ),
+        Param(
+            "prometheus_port", "prometheus_port", ("LUKHAS_PROMETHEUS_PORT", "OTEL_EXPORTER_PROMETHEUS_PORT"),
+            parse_port, DEFAULT_PROMETHEUS_PORT, "an integer port from 0 to 65535 (0 picks a free port)",
+            "Port of the built-in /metrics server.",
+        ),
+        Param(
+            "serve_metrics", "serve_metrics", (), parse_bool, True, "True or False",
+            "Serve /metrics on prometheus_host:prometheus_port (False: mount metrics_wsgi_app/metrics_asgi_app).",
+        ),
+        Param(
+            "scope_labels", "scope_labels", (), parse_bool, False, "True or False",
+            "Keep the otel_scope_* labels on every series.",
+        ),
+        Param(
+            "traces_file", "traces_file", ("LUKHAS_TRACES_FILE",), parse_path, DEFAULT_TRACES_FILE, "a file path",
+            "OTLP/JSON lines trace file of the file exporter.",
+        ),
+        Param(
+            "metric_export_interval", "metric_export_interval", ("OTEL_METRIC_EXPORT_INTERVAL",), parse_seconds,
+            DEFAULT_METRIC_EXPORT_INTERVAL_S,
+            f"a positive number of seconds, at most {MAX_DURATION_S:g} (the variable: milliseconds)",
+            "Interval of the periodic OTLP metric export.", parse_env=parse_milliseconds,
+        ),
+        Param(
+            "shutdown_timeout", "shutdown_timeout", (), parse_seconds, DEFAULT_SHUTDOWN_TIMEOUT_S,
+            f"a positive number of seconds, at most {MAX_DURATION_S:g}",
+            "Longest time shutdown() and flushes wait for exporters.",
+        ),
+        Param(
+            "cardinality_limit", "cardinality_limit", ("LUKHAS_CARDINALITY_LIMIT",), parse_limit,
+            DEFAULT_CARDINALITY_LIMIT, "a whole number of attribute sets from 1 to 1000000",
+            "Distinct attribute sets admitted per metric; past it new sets are dropped, warned about once, counted.",
+        ),
+        Param(
+            "cardinality_limits", "cardinality_limits", (), parse_limits, None,
+            "a mapping of a registered metric's exposed name to a whole number from 1 to 1000000",
+            "Per-metric cardinality limits (register your own catalog before configure()).",
+            default_doc="—",
+        ),
+        Param(
+            "scrub_patterns", "scrub_patterns", ("LUKHAS_SCRUB_PATTERNS",), parse_patterns, None,
+            "a list of valid regular expressions (comma-separated in the environment)",
+            "Extra secret patterns, redacted from attribute names and values of every signal.",
+            secret=True, default_doc="—",
+        ),
+        Param(
+            "scrub_allow", "scrub_allow", ("LUKHAS_SCRUB_ALLOW",), parse_names, None,
+            "a list of strings (comma-separated in the environment)", "Attribute names never scrubbed.",
+            default_doc="—",
+        ),
+        Param(
+            "metrics_bearer_token", "metrics_bearer_token", ("LUKHAS_METRICS_BEARER_TOKEN",), parse_bearer, None,
+            "a token of at least 16 characters (printable ASCII, no spaces)",
+            "Require Authorization: Bearer <token> on /metrics.", secret=True, default_doc="open",
+        ),
+        Param(
+            "metrics_basic_auth", "metrics_basic_auth", ("LUKHAS_METRICS_BASIC_AUTH",), parse_basic, None,
+            "'user:password' with a password of at least 8 characters (no control characters)",
+            "Require HTTP basic auth on /metrics.", secret=True, default_doc="open",
+        ),
+        Param(
+            "metrics_tls_cert", "metrics_tls_cert", ("LUKHAS_METRICS_TLS_CERT",), parse_pem_file, None,
+            "the path of a readable PEM file", "Serve /metrics over TLS with this certificate (needs the key).",
+            together_with="metrics_tls_key", default_doc="plain HTTP",
+        ),
+        Param(
+            "metrics_tls_key", "metrics_tls_key", ("LUKHAS_METRICS_TLS_KEY",), parse_pem_file, None,
+            "the path of a readable PEM file", "The TLS certificate's private key.",
+            together_with="metrics_tls_cert", default_doc="plain HTTP",
+        ),
+    )  # fmt: skip

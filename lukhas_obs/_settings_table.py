@@ -118,11 +118,6 @@ class Where:
     param: Param
     source: str
 
-    @property
-    def from_variable(self) -> bool:
-        """True when the value came from an environment variable (text, maybe in other units)."""
-        return self.source != self.param.argument and self.source != "default"
-
     def error(self, value: object, expected: str | None = None, *, field: str | None = None) -> ConfigurationError:
         """A ConfigurationError for ``value``, naming the field, the source and what is accepted."""
         param = self.param
@@ -214,7 +209,7 @@ def parse_port(value: object, where: Where) -> int:
 
 def _duration(value: object, where: Where, scale: float) -> float:
     unit = "milliseconds" if scale != 1.0 else "seconds"
-    expected = f"a positive number of {unit} (at most {MAX_DURATION_S / scale:g})"
+    expected = f"a positive number of {unit} (at most {MAX_DURATION_S / scale:.0f})"
     if isinstance(value, bool):
         raise where.error(value, expected)
     number: float | None

@@ -30,7 +30,6 @@ configuration is never half-applied.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import multiprocessing
 import multiprocessing.util
@@ -133,6 +132,9 @@ class Telemetry:
         #: Metric readers that push (OTLP); the pull-based Prometheus reader is never flushed.
         self.push_readers: list[MetricReader] = []
         self._stopped = False
+        #: Set once a shutdown's exports have finished (by the thread doing them, so a signal handler interrupting
+        #: the thread that called shutdown() can still wait for it).
+        self.finished = threading.Event()
 
     def __repr__(self) -> str:
         state = "disabled" if self.disabled else ("stopped" if self._stopped else "active")
@@ -167,7 +169,7 @@ class Telemetry:
 
         Returns False when exporters did not finish in time (their pending data is abandoned, with a warning).
         """
-        global _active
+        global _active, _stopping
         with _lock:
             if self._stopped:
                 return True
@@ -176,7 +178,9 @@ class Telemetry:
                 instruments.deactivate()
                 tracing.activate(None)
                 _active = None
+                _stopping = self
         if self.disabled:
+            self.finished.set()
             return True
         limit = self.settings.shutdown_timeout_s if timeout is None else timeout
         deadline = time.monotonic() + limit
@@ -188,12 +192,15 @@ class Telemetry:
             steps.append(self.tracer_provider.shutdown)
         if self.meter_provider is not None:
             steps.append(lambda: self.meter_provider.shutdown(timeout_millis=limit * 1000))  # type: ignore[union-attr]
-        return _bounded("shutdown", steps, limit)
+        return _bounded("shutdown", steps, limit, self.finished)
 
 
-def _bounded(what: str, steps: list[Callable[[], Any]], timeout: float) -> bool:
-    """Run ``steps`` in a daemon thread and wait at most ``timeout`` seconds: exporters may block on a dead peer."""
-    done = threading.Event()
+def _bounded(what: str, steps: list[Callable[[], Any]], timeout: float, done: threading.Event | None = None) -> bool:
+    """Run ``steps`` in a daemon thread and wait at most ``timeout`` seconds: exporters may block on a dead peer.
+
+    ``done`` (a fresh event by default) is set by that thread when the steps have run.
+    """
+    done = threading.Event() if done is None else done
 
     def run() -> None:
         for step in steps:
@@ -212,6 +219,8 @@ def _bounded(what: str, steps: list[Callable[[], Any]], timeout: float) -> bool:
 
 _lock = threading.RLock()
 _active: Telemetry | None = None
+#: The configuration whose shutdown() is under way or done (a SIGTERM during an atexit shutdown waits for it).
+_stopping: Telemetry | None = None
 _atexit_registered = False
 
 
@@ -274,8 +283,9 @@ def _after_fork_in_child() -> None:
     ``/metrics`` — the port belongs to the parent — so workers export over OTLP, or each worker calls
     ``configure(prometheus_port=..., reconfigure=True)`` with a port of its own.
     """
-    global _lock, _active
+    global _lock, _active, _exit_flush, _stopping
     _lock = threading.RLock()  # the parent may have held it in another thread at fork time
+    _exit_flush = _stopping = None
     old = _active
     if old is None or old.disabled:
         return
@@ -321,12 +331,38 @@ def _in_multiprocessing_child(_hook: object = None) -> None:
     _install_sigterm_flush()
 
 
+_exit_flush: threading.Event | None = None
+
+
 def _flush_on_exit() -> None:
-    """Flush the active configuration, bounded; lock-free (the child may have been forked mid-configure)."""
-    current = _active
-    if current is not None:
-        with contextlib.suppress(Exception):  # force_flush never raises; belt and braces on the way out
-            current.force_flush(CHILD_EXIT_FLUSH_TIMEOUT_S)
+    """Flush the active configuration on the way out of a child, bounded by :data:`CHILD_EXIT_FLUSH_TIMEOUT_S`.
+
+    The work runs in a thread that sets an event, and every caller waits on that event: a SIGTERM arriving while
+    the exit flush (or an ``atexit`` shutdown) is under way waits for it instead of starting another or deadlocking
+    on the interrupted main thread. Lock-free (the child may have been forked mid-configure); never raises.
+    """
+    global _exit_flush
+    done = _exit_flush
+    if done is None:
+        done = _exit_flush = threading.Event()
+
+        def run() -> None:
+            try:
+                current = _active
+                if current is not None:
+                    current.force_flush(CHILD_EXIT_FLUSH_TIMEOUT_S)
+                elif _stopping is not None:  # an atexit shutdown is exporting: let it finish
+                    _stopping.finished.wait(CHILD_EXIT_FLUSH_TIMEOUT_S)
+            except Exception:  # pragma: no cover - force_flush never raises
+                pass
+            finally:
+                done.set()  # type: ignore[union-attr]
+
+        try:
+            threading.Thread(target=run, name="lukhas-obs-exit-flush", daemon=True).start()
+        except RuntimeError:  # interpreter shutting down: no new threads
+            run()
+    done.wait(CHILD_EXIT_FLUSH_TIMEOUT_S)
 
 
 def _install_sigterm_flush() -> None:

@@ -189,6 +189,16 @@ class _Rule(NamedTuple):
     group: str | int = 0
     check: Callable[[str], bool] | None = None
 
+    @property
+    def prefix(self) -> str:
+        """The literal every match starts with: ``re`` searches for it at C speed, short texts test it with ``in``."""
+        return _literal_prefix(self.pattern.pattern)
+
+
+def _literal_prefix(pattern: str) -> str:
+    head = re.match(r"(?:[A-Za-z0-9_ :/-]|\\[.$])+", pattern)
+    return head.group(0).replace("\\", "") if head else ""
+
 
 _B64URL = "A-Za-z0-9_-"
 
@@ -262,6 +272,7 @@ def _rules() -> tuple[_Rule, ...]:
 
 
 _VALUE_RULES = _rules()
+_PREFIXES = tuple(rule.prefix for rule in _VALUE_RULES)
 #: Rule ``i`` has priority ``2 * i`` (lower wins on overlap); key/value pairs rank right after the JWT rules, before
 #: schemes and vendors (``"api_key": "sk-…"`` is named by its key); cards and extra patterns come last.
 _KV_PRIORITY = 2 * next(i for i, rule in enumerate(_VALUE_RULES) if rule.name == "authorization") - 1
@@ -299,6 +310,8 @@ _CLI_RE = re.compile(
     r"[ \t]+(?!-)(?:\"(?P<dq>[^\"\n]+)|'(?P<sq>[^'\n]+)|(?P<bare>[^\s\"']+))"
 )
 _KEY_CHAR_SET = frozenset(_KEY_CHARS)
+#: Up to this length, a rule runs only when its literal prefix occurs (``in`` is cheaper than a call into ``re``).
+_GATE_MAX_LENGTH = 8192
 _MISSING: Any = object()
 
 
@@ -307,15 +320,23 @@ def _text_placeholder(words: tuple[str, ...]) -> str:
     return placeholder("_".join(words))
 
 
-#: A cheap superset test for short strings: no hint, no rule can match.
-_HINTS = (
-    "://", "-----begin", "putty-user-key", "eyj", "zxlk", "bearer", "basic", "token", "digest", "$argon2", "$2a$",
-    "$2b$", "$2y$", "$scrypt$", "$pbkdf2", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "gldt-",
-    "glft-", "glsoat-", "glrt-", "glcbt-", "glimt-", "glptt-", "glagent-", "gloas-", "glffct-", "gr1348941", "xox",
-    "xapp-", "hooks.slack.com", "akia", "asia", "abia", "acca", "a3t", "sk_", "rk_", "aiza", "sk-", "npm_", "pypi-",
-    "sg.", "shp", *_KV_STEMS,
-)  # fmt: skip
-_ANY_HINT = re.compile("|".join(re.escape(h) for h in _HINTS) + r"|[sa][kc][0-9a-z]{32}|\d{4}")
+def _hint_trie() -> re.Pattern[str]:
+    """One pattern that finds any rule's literal (lower-cased) in a short text, factored by first character so
+    ``re`` tries few branches per position: the prefilter that lets most short strings skip every rule."""
+    literals = {p.lower() for p in _PREFIXES if len(p) > 1 and p not in ("SK", "AC")} | set(_KV_STEMS)
+    literals |= {"akia", "asia", "abia", "acca", "a3t"}  # the AWS rule's literal is just "A"
+    literals |= {"$argon2", "$2a$", "$2b$", "$2y$", "$scrypt$", "$pbkdf2"}  # the hash rule's literal is just "$"
+    tails: dict[str, list[str]] = {}
+    for literal in sorted(literals, key=len, reverse=True):
+        tails.setdefault(literal[0], []).append(re.escape(literal[1:]))
+    tails["s"].append("k[0-9a-z]{32}")  # Twilio SK…, AC… (their literals alone are too common to gate on)
+    tails["a"].append("c[0-9a-z]{32}")
+    return re.compile("|".join(f"{re.escape(first)}(?:{'|'.join(rest)})" for first, rest in tails.items()))
+
+
+_SHORT_HINT = _hint_trie()
+#: Up to this length the prefilter pays off; longer texts go straight to the per-rule literal checks.
+_SHORT_HINT_MAX_LENGTH = 128
 
 
 class Scrubber:
@@ -380,7 +401,7 @@ class Scrubber:
                 memo = self._text_memo.get(text)
                 if memo is not None:
                     return memo
-                result = text if _ANY_HINT.search(text.lower()) is None and not self._extra else self._scrub(text)
+                result = self._scrub(text)
                 if len(self._text_memo) >= _MEMO_MAX_ENTRIES:
                     self._text_memo.clear()
                 self._text_memo[text] = result
@@ -424,18 +445,25 @@ class Scrubber:
             lowered = text.translate(_ASCII_LOWER)
         spans: list[tuple[int, int, int, str]] = []
         append = spans.append
-        for index, rule in enumerate(_VALUE_RULES):
+        gate = len(text) <= _GATE_MAX_LENGTH  # short: a rule runs only if its literal occurs
+        hinted = len(text) > _SHORT_HINT_MAX_LENGTH or _SHORT_HINT.search(lowered) is not None
+        for index, rule in enumerate(_VALUE_RULES if hinted else ()):
+            source = lowered if rule.lowered else text
+            if gate and _PREFIXES[index] not in source:
+                continue
             priority, name, group, check = 2 * index, placeholder(rule.name), rule.group, rule.check
-            for match in rule.pattern.finditer(lowered if rule.lowered else text):
+            for match in rule.pattern.finditer(source):
                 start, end = match.span(group)
                 if start < end and (check is None or check(text[start:end])):
                     append((start, end, priority, name))
-        self._key_value_spans(text, lowered, append)
+        if hinted:
+            self._key_value_spans(text, lowered, append, gate)
         mask = (text.encode("ascii") if text.isascii() else text.encode("ascii", "replace")).translate(_CARD_MASK)
-        for match in _CARD_RE.finditer(mask):
-            start, end = match.span()
-            if _card_ok(text[start:end]):
-                append((start, end, _CARD_PRIORITY, _CARD_NAME))
+        if b"0000" in mask:
+            for match in _CARD_RE.finditer(mask):
+                start, end = match.span()
+                if _card_ok(text[start:end]):
+                    append((start, end, _CARD_PRIORITY, _CARD_NAME))
         for pattern in self._extra:
             name = placeholder(f"pattern:{pattern.pattern}")
             for match in pattern.finditer(text):
@@ -443,12 +471,19 @@ class Scrubber:
                     append((match.start(), match.end(), _EXTRA_PRIORITY, name))
         return spans
 
-    def _key_value_spans(self, text: str, lowered: str, append: Callable[[tuple[int, int, int, str]], None]) -> None:
+    def _key_value_spans(
+        self, text: str, lowered: str, append: Callable[[tuple[int, int, int, str]], None], gate: bool
+    ) -> None:
         """``key = value`` pairs whose key the key rules call sensitive: the value is redacted, the key kept."""
         classify, key_chars, cache, value_at = self._classify, _KEY_CHAR_SET, self._key_cache, _KV_VALUE_RE.match
         # Candidates of every stem in text order, so a value redacted once hides the candidates inside it (each
         # character of a value is read once) and a key holding two stems is judged once.
-        candidates = [(m.start(), m.end("rest"), m.end()) for pattern in _KV_RES for m in pattern.finditer(lowered)]
+        candidates = [
+            (m.start(), m.end("rest"), m.end())
+            for stem, pattern in zip(_KV_STEMS, _KV_RES, strict=True)
+            if not gate or stem in lowered
+            for m in pattern.finditer(lowered)
+        ]
         candidates.sort()
         covered = 0
         for start, key_end, op_end in candidates:

@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode
 
 import lukhas_obs
+from benchmarks.bench_scrubber import HOSTILE
 from lukhas_obs import drops, scrubbing
 from lukhas_obs.scrubbing import Scrubber, ScrubbingLogFilter, ScrubbingSpanExporter
 
@@ -411,38 +412,6 @@ def test_log_records_are_scrubbed_including_their_exception(caplog):
 # -- linear time (break 4) --------------------------------------------------------------------------------------------
 
 
-def _fill(unit: str, size: int) -> str:
-    return (unit * (size // len(unit) + 1))[:size]
-
-
-HOSTILE: dict[str, Callable[[int], str]] = {
-    "a*n": lambda n: "a" * n,
-    "password*n": lambda n: _fill("password", n),
-    "password=*n": lambda n: _fill("password=", n),
-    "DB_PASSWORD=x *n": lambda n: _fill("DB_PASSWORD=x ", n),
-    "'='*n": lambda n: "=" * n,
-    "eyJ+A*n": lambda n: "eyJ" + "A" * n,
-    "eyJ-*n": lambda n: _fill("eyJ-", n),
-    "eyJA.*n": lambda n: _fill("eyJAAAAAAAAAAAA.", n),
-    "digits": lambda n: "1" * n,
-    "'1 '*n": lambda n: _fill("1 ", n),
-    "'4111 '*n": lambda n: _fill("4111 ", n),
-    "://+userinfo": lambda n: "https://" + _fill("a:", n) + "@",
-    "'a.'*n+'://'": lambda n: _fill("a.", n) + "://",
-    "'://a:'*n": lambda n: _fill("://a:", n),
-    "Bearer *n": lambda n: _fill("Bearer ", n),
-    "-----BEGIN*n": lambda n: _fill("-----BEGIN PRIVATE ", n) + "PRIVATE KEY-----",
-    "xoxb-1-*n": lambda n: _fill("xoxb-1-", n),
-    "ghp_*n": lambda n: _fill("ghp_", n),
-    "$2a$*n": lambda n: _fill("$2a$", n),
-    '{"pass": "*n': lambda n: _fill('{"pass": "', n),
-    "--password *n": lambda n: _fill("--password ", n),
-    "'akey='*n": lambda n: _fill("akey=", n),  # ordinary pairs whose values hold further pairs
-    "'keykey'*n": lambda n: _fill("key", n),
-    "token_type=Bearer *n": lambda n: _fill("token_type=Bearer ", n),
-}
-
-
 def _best_of_3(fn: Callable[[str], object], text: str) -> float:
     best = float("inf")
     for _ in range(3):
@@ -465,21 +434,25 @@ def test_value_rules_grow_linearly_on_hostile_input(shape):
     assert t256 / t32 < 16, f"{shape}: 32 KB {t32 * 1e3:.2f} ms → 256 KB {t256 * 1e3:.2f} ms"
 
 
-@pytest.mark.timeout(120)
-def test_a_megabyte_of_each_hostile_shape_is_scrubbed_within_bounds():
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("shape", list(HOSTILE))
+def test_a_megabyte_of_a_hostile_shape_is_scrubbed_within_two_seconds(shape):
+    """1 MB through the uncapped rules and through the public, bounded scrub_text, each within 2 s (measured: at
+    most ~0.4 s uncapped, ~25 ms bounded; see benchmarks/bench_scrubber.py)."""
     s = Scrubber()
-    for shape, make in HOSTILE.items():
-        probe = make(16 * 1024)
-        start = time.perf_counter()
-        s._apply_value_rules(probe)
-        assert time.perf_counter() - start < 0.25, f"{shape}: 16 KB already slow"
-        text = make(1024 * 1024)
-        start = time.perf_counter()
-        s._apply_value_rules(text)  # uncapped
-        out = s.scrub_text(text)  # the public, bounded path
-        elapsed = time.perf_counter() - start
-        assert elapsed < 2.0, f"{shape}: 1 MB took {elapsed:.2f} s"
-        assert out.endswith("[REDACTED:truncated]")
+    make = HOSTILE[shape]
+    start = time.perf_counter()
+    s._apply_value_rules(make(16 * 1024))
+    assert time.perf_counter() - start < 0.25, f"{shape}: 16 KB already slow"  # stop a quadratic scrubber early
+    text = make(1024 * 1024)
+    start = time.perf_counter()
+    s._apply_value_rules(text)
+    uncapped = time.perf_counter() - start
+    start = time.perf_counter()
+    out = s.scrub_text(text)
+    bounded = time.perf_counter() - start
+    assert uncapped < 2.0 and bounded < 2.0, f"{shape}: 1 MB took {uncapped:.2f} s uncapped, {bounded:.2f} s bounded"
+    assert out.endswith("[REDACTED:truncated]")
 
 
 def test_the_scanned_length_is_bounded_and_the_rest_is_cut():
@@ -531,6 +504,17 @@ def test_hostile_strings_never_raise_out_of_the_scrubber():
     assert s.key_rule("\ud800password") == "password"
     huge = "Z" * (8 * 1024 * 1024)
     assert len(s.scrub_text(huge)) <= MAX_SCAN_CHARS + 64
+
+
+def test_the_short_text_prefilter_and_the_per_rule_gates_never_hide_a_secret():
+    """Short texts pass a prefilter and per-rule literal checks; texts over 8 KB skip both. Same result either way."""
+    assert all(len(rule.prefix) > 1 or rule.prefix in ("A", "$") for rule in scrubbing._VALUE_RULES)
+    s = Scrubber()
+    pad = " ." * 4600
+    argon2 = "stored $argon2id$v=19$m=6,t=3$c2FsdA$aGFzaA"
+    for text in [*KEY_VALUE_LEAKS, *(f"x {v} y" for _, v in VENDOR_EXAMPLES), argon2]:
+        assert s.scrub_text(text + pad) == s.scrub_text(text) + pad
+        assert s.scrub_text(text) != text
 
 
 def test_positions_survive_characters_whose_lower_case_is_longer():

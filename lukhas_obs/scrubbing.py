@@ -113,8 +113,8 @@ _MEMO_MAX_LENGTH = 256
 _MEMO_MAX_ENTRIES = 4096
 _KEY_CACHE_MAX_ENTRIES = 4096
 
-_CAMEL_RE = re.compile(r"([a-z0-9])([A-Z])")
-_SPLIT_RE = re.compile(r"[^a-z0-9]+")
+_CAMEL_RE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_WORD_RE = re.compile(r"[a-z0-9]+")
 _KEY_CHARS = string.ascii_letters + string.digits + "_.-"
 _TOKEN_CHARS = string.ascii_letters + string.digits + "_.-+/=~:%@$"
 _ASCII_LOWER = {ord(c): ord(c.lower()) for c in string.ascii_uppercase}
@@ -132,7 +132,10 @@ def _plain(text: str) -> str:
 
 
 def _key_words(key: str) -> list[str]:
-    return [w for w in _SPLIT_RE.split(_CAMEL_RE.sub(r"\1 \2", key).lower()) if w]
+    """``apiKey`` → ``[api, key]``, ``DB_PASSWORD`` → ``[db, password]``."""
+    if not key.islower():
+        key = _CAMEL_RE.sub(" ", key)
+    return _WORD_RE.findall(key.lower())
 
 
 def _classify_words(words: list[str]) -> tuple[str, ...] | None:
@@ -374,8 +377,9 @@ class Scrubber:
             rule = _classify_words(_key_words(key))
             if rule is None:
                 rule = next((("pattern:" + p.pattern,) for p in self._extra if p.search(key)), None)
-        if len(self._key_cache) < _KEY_CACHE_MAX_ENTRIES:
-            self._key_cache[key] = rule
+        if len(self._key_cache) >= _KEY_CACHE_MAX_ENTRIES:
+            self._key_cache.clear()  # bounded: names repeat, so the live ones are back after a few calls
+        self._key_cache[key] = rule
         return rule
 
     def key_rule(self, key: str) -> str | None:
@@ -536,18 +540,26 @@ class Scrubber:
             return placeholder("unreadable")
 
     def scrub_attributes(self, attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        """A scrubbed copy of ``attributes``, or None when nothing changed (so callers can keep the original)."""
-        if not attributes:
-            return None
-        out: dict[str, Any] = {}
-        changed = False
-        for key, value in attributes.items():
-            new = self.scrub_value(key, value)
-            if new is not value or key.__class__ is not str:
-                changed = True
-                key = _plain(key)
-            out[key] = new
-        return out if changed else None
+        """A scrubbed copy of ``attributes``, or None when nothing changed (so callers can keep the original).
+
+        A mapping that cannot be read (its iteration raises) yields ``{}``: its attributes are withheld, never
+        passed on unscrubbed, and the failure is counted (``metric="scrubber"``, ``reason="scrub_failed"``).
+        """
+        try:
+            if not attributes:
+                return None
+            out: dict[str, Any] = {}
+            changed = False
+            for key, value in attributes.items():
+                new = self.scrub_value(key, value)
+                if new is not value or key.__class__ is not str:
+                    changed = True
+                    key = _plain(key)
+                out[key] = new
+            return out if changed else None
+        except Exception as exc:
+            drops.report("scrubber", "scrub_failed", type(exc).__name__)
+            return {}
 
 
 def _bounded_head(text: str) -> str:

@@ -139,7 +139,7 @@ def sanitize_attributes(where: str, attributes: Mapping[str, object]) -> dict[st
         try:
             clean_key = key if type(key) is str else clean_text(key, MAX_NAME_LENGTH)
             if not clean_key:
-                reason = "invalid_attribute_key"
+                reason = "invalid_attribute_value"  # a key that is not text
             else:
                 legal, reason = _legal(value)
                 if reason is None:

@@ -180,7 +180,7 @@ class _SwitchingTracer(trace.Tracer):
             try:
                 delegate = provider.get_tracer(name, version, schema_url, attributes) if provider is not None else _noop
             except Exception as exc:  # hostile scope attributes
-                _report("invalid_scope", type(exc).__name__)
+                _report("invalid_attribute_value", f"tracer scope attributes: {type(exc).__name__}")
                 delegate = provider.get_tracer(name, version, schema_url) if provider is not None else _noop
             self._delegate = delegate
             self._generation = _generation

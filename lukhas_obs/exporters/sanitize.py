@@ -358,7 +358,7 @@ def sanitize_span(
             raise _Drop("invalid_span_name")
     context = span.context
     if not _context_ok(context):
-        raise _Drop("invalid_span_context")
+        raise _Drop("invalid_span")  # ids outside their ranges
     parent = span.parent
     if parent is not None and not _context_ok(parent):
         parent = None
@@ -617,7 +617,7 @@ class SanitizingSpanExporter(SpanExporter):
         kept = {id(span) for span in good}
         for span in spans:
             if id(span) not in kept:
-                self._span_dropped(span, "unencodable")
+                self._span_dropped(span, "invalid_span")  # could not be encoded alone
         _count_dropped(self.exporter, len(spans) - len(good))
         if not good:
             return SpanExportResult.SUCCESS

@@ -344,7 +344,9 @@ def _settings_from(resolved: _Table) -> Settings:
     otlp_traces = _otlp("traces", resolved, force=bool(traces_ex and "otlp" in traces_ex))
     otlp_metrics = _otlp("metrics", resolved, force=bool(metrics_ex and "otlp" in metrics_ex))
     if traces_ex is None:
-        traces_ex = ("otlp",) if otlp_traces is not None else ("file",)
+        # A trace file the user names explicitly is written, alongside OTLP when that is configured too.
+        named_file = resolved[("traces_file", None)].source != "default"
+        traces_ex = (("otlp", "file") if named_file else ("otlp",)) if otlp_traces is not None else ("file",)
     if metrics_ex is None:
         metrics_ex = ("prometheus", "otlp") if otlp_metrics is not None else ("prometheus",)
     return Settings(

@@ -65,6 +65,7 @@ __all__ = [
     "ScrubbingLogFilter",
     "ScrubbingSpanExporter",
     "placeholder",
+    "scrub_log_records",
 ]
 
 #: Longest part of a string the value rules scan; the rest is cut (see the module docstring).
@@ -377,9 +378,10 @@ class Scrubber:
             rule = _classify_words(_key_words(key))
             if rule is None:
                 rule = next((("pattern:" + p.pattern,) for p in self._extra if p.search(key)), None)
-        if len(self._key_cache) >= _KEY_CACHE_MAX_ENTRIES:
-            self._key_cache.clear()  # bounded: names repeat, so the live ones are back after a few calls
-        self._key_cache[key] = rule
+        if len(key) <= _MEMO_MAX_LENGTH:  # bounded in entries and in size: a huge name is judged, not kept
+            if len(self._key_cache) >= _KEY_CACHE_MAX_ENTRIES:
+                self._key_cache.clear()  # names repeat, so the live ones are back after a few calls
+            self._key_cache[key] = rule
         return rule
 
     def key_rule(self, key: str) -> str | None:
@@ -685,3 +687,38 @@ class ScrubbingLogFilter(logging.Filter):
                 None,
             )
         return True
+
+
+def scrub_log_records(scrubber: Scrubber, names: Iterable[str] = ("lukhas_obs", "opentelemetry")) -> Callable[[], None]:
+    """Scrub every log record of the loggers ``names`` *and their children*, whatever handler later sees it.
+
+    A filter added to a logger runs only for records logged on that very logger: a record of
+    ``opentelemetry.exporter.otlp.proto.http.trace_exporter`` propagates to the handlers of ``opentelemetry``
+    without passing its filters. This wraps the log-record factory instead, so the record is scrubbed as it is made.
+    Returns a function that undoes the installation (safe to call more than once; a factory installed later by
+    someone else stays in place, ours then just stops scrubbing).
+    """
+    prefixes = tuple(names)
+    dotted = tuple(f"{name}." for name in prefixes)
+    scrub = ScrubbingLogFilter(scrubber).filter
+    previous = logging.getLogRecordFactory()
+    active = True
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            name = record.name
+            if active and (name in prefixes or name.startswith(dotted)):
+                scrub(record)
+        except Exception:  # pragma: no cover - the filter itself never raises; a hostile record name might
+            pass
+        return record
+
+    def uninstall() -> None:
+        nonlocal active
+        active = False
+        if logging.getLogRecordFactory() is factory:
+            logging.setLogRecordFactory(previous)
+
+    logging.setLogRecordFactory(factory)
+    return uninstall

@@ -32,7 +32,7 @@ from opentelemetry.trace import Link, SpanContext, Status, StatusCode
 import lukhas_obs
 from benchmarks.bench_scrubber import HOSTILE
 from lukhas_obs import drops, scrubbing
-from lukhas_obs.scrubbing import Scrubber, ScrubbingLogFilter, ScrubbingSpanExporter
+from lukhas_obs.scrubbing import Scrubber, ScrubbingLogFilter, ScrubbingSpanExporter, scrub_log_records
 
 MAX_SCAN_CHARS: int = getattr(scrubbing, "MAX_SCAN_CHARS", 64 * 1024)
 
@@ -409,6 +409,27 @@ def test_log_records_are_scrubbed_including_their_exception(caplog):
     assert record.exc_info is None and record.exc_text  # no handler can re-render the raw exception
 
 
+def test_records_of_child_loggers_are_scrubbed_too(caplog):
+    """A logger filter misses records of child loggers (they propagate to the parent's handlers without its
+    filters); the record-factory hook does not."""
+    child = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    other = logging.getLogger("app.untouched")
+    caplog.set_level(logging.DEBUG)
+    uninstall = scrub_log_records(Scrubber())
+    try:
+        child.warning("export failed: DB_PASSWORD=%s", HUNTER)
+        other.warning("app says DB_PASSWORD=%s", "kept-by-design")
+    finally:
+        uninstall()
+        uninstall()  # idempotent
+    child.warning("after uninstall DB_PASSWORD=%s", "visible-again")
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages[0] == "export failed: DB_PASSWORD=[REDACTED:password]"
+    assert messages[1] == "app says DB_PASSWORD=kept-by-design"  # only the named loggers are touched
+    assert messages[2] == "after uninstall DB_PASSWORD=visible-again"
+    assert HUNTER not in caplog.text
+
+
 # -- linear time (break 4) --------------------------------------------------------------------------------------------
 
 
@@ -538,6 +559,9 @@ def test_the_memo_and_the_key_cache_stay_bounded():
         s.scrub_text(f"value {i}")
         s.key_rule(f"name_{i}")
     assert len(s._text_memo) <= 4096 and len(s._key_cache) <= 4096
+    s.key_rule("x" * 1_000_000 + "_password")
+    assert s.key_rule("y" * 1_000_000) is None
+    assert max(map(len, s._key_cache)) <= 256  # a huge name is judged, never kept
 
 
 def test_scrubbing_is_idempotent():

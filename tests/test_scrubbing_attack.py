@@ -32,9 +32,9 @@ from opentelemetry.trace import Link, SpanContext, Status, StatusCode
 import lukhas_obs
 from benchmarks.bench_scrubber import HOSTILE
 from lukhas_obs import drops, scrubbing
-from lukhas_obs.scrubbing import Scrubber, ScrubbingLogFilter, ScrubbingSpanExporter, scrub_log_records
+from lukhas_obs.scrubbing import Scrubber, ScrubbingLogFilter, ScrubbingSpanExporter
 
-MAX_SCAN_CHARS: int = getattr(scrubbing, "MAX_SCAN_CHARS", 64 * 1024)
+MAX_SCAN_CHARS: int = getattr(scrubbing, "MAX_SCAN_CHARS", 64 * 1024)  # getattr: each test fails alone on old code
 
 # -- published examples -----------------------------------------------------------------------------------------------
 
@@ -415,7 +415,7 @@ def test_records_of_child_loggers_are_scrubbed_too(caplog):
     child = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
     other = logging.getLogger("app.untouched")
     caplog.set_level(logging.DEBUG)
-    uninstall = scrub_log_records(Scrubber())
+    uninstall = scrubbing.scrub_log_records(Scrubber())
     try:
         child.warning("export failed: DB_PASSWORD=%s", HUNTER)
         other.warning("app says DB_PASSWORD=%s", "kept-by-design")

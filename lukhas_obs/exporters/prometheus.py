@@ -18,6 +18,7 @@ The HTTP server itself (timeouts, connection cap, TLS handshake off the accept t
 from __future__ import annotations
 
 import base64
+import copy
 import gzip
 import hmac
 import json
@@ -102,9 +103,32 @@ def wants_openmetrics(accept: object) -> bool:
         return False
 
 
+class _Only:
+    """The families of ``registry`` restricted to ``names`` (family names or sample names, like ``?name[]=``).
+
+    Not ``CollectorRegistry.restricted_registry``: that finds collectors through names recorded by ``describe()`` at
+    registration, and the OTel reader's collector has none then, so it always rendered nothing.
+    """
+
+    def __init__(self, registry: CollectorRegistry, names: Iterable[str]) -> None:
+        self._registry = registry
+        self._names = frozenset(names)
+
+    def collect(self) -> Iterable[Any]:
+        for family in self._registry.collect():
+            if family.name in self._names:
+                yield family
+                continue
+            samples = [sample for sample in family.samples if sample.name in self._names]
+            if samples:
+                clone = copy.copy(family)
+                clone.samples = samples
+                yield clone
+
+
 def _render(registry: CollectorRegistry, openmetrics: bool, names: Iterable[str] | None) -> bytes:
     """The exposition bytes (may raise: callers decide between a 500 and a never-raising fallback)."""
-    target: Any = registry if names is None else registry.restricted_registry(names)
+    target: Any = registry if names is None else _Only(registry, names)
     return _generate_openmetrics(target) if openmetrics else _generate_text(target)
 
 

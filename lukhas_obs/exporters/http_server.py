@@ -304,20 +304,17 @@ class HardenedHTTPServer:
         try:
             if self.tls is not None:
                 self._handshake(conn)
-            conn.phase = "request"
-            conn.deadline = time.monotonic() + self.limits.header_timeout
+            self._enter(conn, "request", self.limits.header_timeout)
             try:
                 head, rest = self._read_head(conn)
                 method, target, version, headers = self._parse_head(head)
-                conn.deadline = time.monotonic() + self.limits.body_timeout
+                self._enter(conn, "request", self.limits.body_timeout)
                 body = self._read_body(conn, headers, rest)
             except HTTPError as err:
-                conn.phase = "respond"
-                conn.deadline = time.monotonic() + self.limits.send_timeout
+                self._enter(conn, "respond", self.limits.send_timeout)
                 self._send_error(conn, err.status, err.detail)
                 return
-            conn.phase = "respond"
-            conn.deadline = time.monotonic() + self.limits.send_timeout
+            self._enter(conn, "respond", self.limits.send_timeout)
             status, response_headers, payload = self._call_app(method, target, version, headers, body)
             self._send_response(conn, status, response_headers, b"" if method == "HEAD" else payload, len(payload))
         except (OSError, ssl.SSLError, TimeoutError, ValueError):
@@ -330,6 +327,14 @@ class HardenedHTTPServer:
                 with contextlib.suppress(OSError):
                     conn.sock.close()
                 self._live.pop(id(conn), None)
+
+    def _enter(self, conn: _Connection, phase: str, budget: float) -> None:
+        """Move to ``phase`` with a fresh deadline, atomically with eviction (an evicted connection goes no further)."""
+        with self._lock:
+            if conn.evicted or self._stopping.is_set():
+                raise TimeoutError("evicted or stopping")
+            conn.phase = phase
+            conn.deadline = time.monotonic() + budget
 
     def _handshake(self, conn: _Connection) -> None:
         assert self.tls is not None

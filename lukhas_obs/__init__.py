@@ -14,7 +14,7 @@ Everything measured is declared in a catalog (:mod:`lukhas_obs.catalog`); handle
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from lukhas_obs import flows, propagation, runtime
@@ -22,6 +22,7 @@ from lukhas_obs._version import __version__
 from lukhas_obs.catalog import Catalog, MetricSpec, SpanSpec, catalogs, load_catalog, register, register_yaml
 from lukhas_obs.errors import AlreadyConfiguredError, CatalogError, ConfigurationError
 from lukhas_obs.exporters import prometheus as _prometheus
+from lukhas_obs.exporters.prometheus import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from lukhas_obs.instruments import (
     CounterHandle,
     GaugeHandle,
@@ -42,6 +43,8 @@ from lukhas_obs.spans import span, timed
 from lukhas_obs.tracing import get_tracer
 
 __all__ = [
+    "OPENMETRICS_CONTENT_TYPE",
+    "TEXT_CONTENT_TYPE",
     "AlreadyConfiguredError",
     "Catalog",
     "CatalogError",
@@ -74,6 +77,7 @@ __all__ = [
     "propagation",
     "register",
     "register_yaml",
+    "render_exposition",
     "resolve_settings",
     "shutdown",
     "span",
@@ -153,5 +157,18 @@ def metrics_wsgi_app() -> Callable[..., Any]:
 
 
 def metrics_asgi_app() -> Callable[..., Any]:
-    """An ASGI app serving the active configuration's metrics (``app.mount("/metrics", metrics_asgi_app())``)."""
+    """An ASGI app serving the active configuration's metrics: ``app.add_route("/metrics", metrics_asgi_app())``.
+
+    Not ``app.mount(...)``: Starlette answers ``307 → /metrics/`` and FastAPI ``Depends`` does not cover mounts. To
+    put ``/metrics`` behind the app's own auth, serve :func:`render_exposition` from a route (docs/SERVING.md).
+    """
     return _prometheus.metrics_asgi_app(runtime.active_registry)
+
+
+def render_exposition(accept: str | None = None, *, names: Iterable[str] | None = None) -> tuple[bytes, str]:
+    """``(body, content_type)`` of the active metrics for an ordinary route of your framework; never raises.
+
+    ``accept`` is the request's ``Accept`` header (OpenMetrics when asked for, text 0.0.4 otherwise); ``names``
+    restricts the output like ``?name[]=``. Unconfigured: a valid exposition with no samples. See docs/SERVING.md.
+    """
+    return _prometheus.render_exposition(accept, names=names)

@@ -51,12 +51,13 @@ from lukhas_obs import drops, instruments, tracing
 from lukhas_obs._version import __version__
 from lukhas_obs.errors import AlreadyConfiguredError, ConfigurationError
 from lukhas_obs.exporters import otlp
+from lukhas_obs.exporters.int64 import Int64SafeMetricExporter
 from lukhas_obs.exporters.jsonl import JsonLinesSpanExporter
 from lukhas_obs.exporters.prometheus import MetricsServer, authorizer, build_reader, endpoint_app
 from lukhas_obs.exporters.sanitize import ByteBudget, SanitizingSpanExporter
 from lukhas_obs.exporters.selfmetrics import CountingMetricExporter, CountingSpanExporter, QueueWatch
 from lukhas_obs.resource import build_resource
-from lukhas_obs.scrubbing import Scrubber, ScrubbingLogFilter, ScrubbingSpanExporter
+from lukhas_obs.scrubbing import Scrubber, ScrubbingSpanExporter, scrub_log_records
 from lukhas_obs.settings import Settings, resolve_settings
 
 _log = logging.getLogger("lukhas_obs")
@@ -418,19 +419,16 @@ _sdk_warnings = _OncePerMessage()
 logging.getLogger("opentelemetry.attributes").addFilter(_sdk_warnings)
 
 
-_log_filter: ScrubbingLogFilter | None = None
+_uninstall_log_scrubbing: Callable[[], None] | None = None
 
 
 def _install_log_filter(scrubber: Scrubber) -> None:
-    """Scrub lukhas-obs's own log records (they never include values, but exporters' errors may quote payloads)."""
-    global _log_filter
-    for name in ("lukhas_obs", "opentelemetry"):
-        logger = logging.getLogger(name)
-        if _log_filter is not None:
-            logger.removeFilter(_log_filter)
-    _log_filter = ScrubbingLogFilter(scrubber)
-    for name in ("lukhas_obs", "opentelemetry"):
-        logging.getLogger(name).addFilter(_log_filter)
+    """Scrub log records of lukhas-obs and OpenTelemetry, child loggers included (exporters' errors may quote
+    payloads); replaces the scrubbing of the previous configuration."""
+    global _uninstall_log_scrubbing
+    if _uninstall_log_scrubbing is not None:
+        _uninstall_log_scrubbing()
+    _uninstall_log_scrubbing = scrub_log_records(scrubber)
 
 
 def scrubber_for(settings: Settings) -> Scrubber:
@@ -459,7 +457,7 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
     if settings.otlp_metrics is not None:
         push_readers.append(
             PeriodicExportingMetricReader(
-                CountingMetricExporter(otlp.metric_exporter(settings.otlp_metrics), "otlp"),
+                CountingMetricExporter(Int64SafeMetricExporter(otlp.metric_exporter(settings.otlp_metrics)), "otlp"),
                 export_interval_millis=settings.metric_export_interval_s * 1000,
                 export_timeout_millis=settings.otlp_metrics.timeout_s * 1000,
             )

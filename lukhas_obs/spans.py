@@ -579,8 +579,10 @@ def timed(
         counter = metric(failures)
         if not isinstance(counter, CounterHandle):
             raise TypeError(f"failures= needs a counter; {failures!r} is a {counter.spec.kind}")
+    if span_name is None or (span_name.__class__ is str and not span_name):  # never truth-test a caller's object
+        span_name = histogram.spec.otel_name
     return SpanScope(
-        span_name or histogram.spec.otel_name,
+        span_name,
         attributes,
         histogram,
         counter,

@@ -415,14 +415,19 @@ def test_records_of_child_loggers_are_scrubbed_too(caplog):
     child = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")
     other = logging.getLogger("app.untouched")
     caplog.set_level(logging.DEBUG)
-    uninstall = scrubbing.scrub_log_records(Scrubber())
+    saved = logging.getLogRecordFactory()  # an earlier configure() installed the runtime's own scrubbing
+    logging.setLogRecordFactory(logging.LogRecord)
     try:
-        child.warning("export failed: DB_PASSWORD=%s", HUNTER)
-        other.warning("app says DB_PASSWORD=%s", "kept-by-design")
+        uninstall = scrubbing.scrub_log_records(Scrubber())
+        try:
+            child.warning("export failed: DB_PASSWORD=%s", HUNTER)
+            other.warning("app says DB_PASSWORD=%s", "kept-by-design")
+        finally:
+            uninstall()
+            uninstall()  # idempotent
+        child.warning("after uninstall DB_PASSWORD=%s", "visible-again")
     finally:
-        uninstall()
-        uninstall()  # idempotent
-    child.warning("after uninstall DB_PASSWORD=%s", "visible-again")
+        logging.setLogRecordFactory(saved)
     messages = [r.getMessage() for r in caplog.records]
     assert messages[0] == "export failed: DB_PASSWORD=[REDACTED:password]"
     assert messages[1] == "app says DB_PASSWORD=kept-by-design"  # only the named loggers are touched

@@ -8,21 +8,15 @@ free of operational code.
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, cast
 
 import lukhas_obs
-
-#: ``--system`` name → ``module:attribute`` of a workload factory. Later systems add themselves here.
-WORKLOADS: dict[str, str] = {
-    "lukhas_core": "lukhas_obs_examples.lukhas_core.workload:LukhasCoreWorkload",
-}
+from lukhas_obs.errors import redact_text
 
 
 class Workload(Protocol):
@@ -34,13 +28,13 @@ class Workload(Protocol):
 
 
 def load_workload(system: str) -> Workload:
-    """Instantiate the workload registered for ``system``; ValueError lists the known ones."""
-    target = WORKLOADS.get(system)
-    if target is None:
-        raise ValueError(f"unknown --system {system!r}; expected one of: {', '.join(sorted(WORKLOADS))}")
-    module, _, attribute = target.partition(":")
-    factory: Callable[[], Workload] = getattr(importlib.import_module(module), attribute)
-    return factory()
+    """Instantiate the demo workload of ``system`` (from the systems registry); ValueError lists the known ones."""
+    from lukhas_obs.systems import systems
+
+    known = {name: s for name, s in systems().items() if s.workload}
+    if system not in known:
+        raise ValueError(f"unknown --system {system!r}; expected one of: {', '.join(known)}")
+    return cast(Workload, known[system].load_workload())
 
 
 @dataclass
@@ -62,12 +56,10 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stderr) -> int:
     A trace file named explicitly (``--traces-file``) is always written, also alongside ``--otlp-endpoint``; without
     ``--traces-file`` an OTLP endpoint replaces the default file, as with ``configure()``.
     """
-    both = bool(options.traces_file) and bool(options.otlp_endpoint)
     telemetry = lukhas_obs.configure(
         prometheus_host=options.host,
         prometheus_port=options.port,
         traces_file=options.traces_file,
-        traces_exporter=("otlp", "file") if both else None,
         otlp_endpoint=options.otlp_endpoint,
         otlp_protocol=options.otlp_protocol,
         metric_export_interval=5.0 if options.otlp_endpoint else None,
@@ -77,7 +69,7 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stderr) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     settings = telemetry.settings
     destinations = [
-        settings.otlp_traces.endpoint if name == "otlp" and settings.otlp_traces else
+        redact_text(settings.otlp_traces.endpoint) if name == "otlp" and settings.otlp_traces else
         settings.traces_file if name == "file" else name
         for name in settings.traces_exporters
     ]  # fmt: skip

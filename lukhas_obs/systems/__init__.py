@@ -70,9 +70,10 @@ class System:
         return [register_yaml(path) for path in self.catalogs]
 
     def load_workload(self) -> Any:
-        """Instantiate the demo workload; ValueError when the system has none."""
+        """Register this system's catalogs, then instantiate its demo workload; ValueError when it has none."""
         if not self.workload:
             raise ValueError(f"system {self.name!r} has no demo workload")
+        self.register()
         module, _, attribute = self.workload.partition(":")
         factory: Callable[[], Any] = getattr(importlib.import_module(module), attribute)
         return factory()

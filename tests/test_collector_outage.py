@@ -144,7 +144,13 @@ def test_memory_stays_bounded_while_the_collector_is_down(caplog):
     assert second < 2e6
     assert first < 16e6
     assert queue.value <= 2048
-    assert dropped > 20_000
+    # Every span is accounted for: dropped at the full queue, failed or exported by the exporter, still queued, or in
+    # the one batch (at most 512) being retried right now. How many the exporter drained depends on the machine's
+    # speed, so the split is not fixed; the sum is.
+    url = telemetry.metrics_url
+    settled = dropped + _spans_counter(url, "failed") + _spans_counter(url, "exported")
+    assert 35_000 - 512 <= settled + queue.value <= 35_000
+    assert dropped > 0
     telemetry.shutdown(timeout=0.5)
 
 

@@ -89,8 +89,12 @@ def _credential_like_labels(catalog: Catalog) -> list[str]:
 
 
 def register_yaml(path: str | os.PathLike[str]) -> Catalog:
-    """Load, validate and register a catalog from a YAML file."""
-    return register(load_catalog(path))
+    """Load, validate and register a catalog from a YAML file.
+
+    Its metrics and spans are checked now; its ``slos:`` and ``dashboards:`` when first read (``lukhas-obs generate``
+    reads them), so a running service does not load the SLO and dashboard machinery.
+    """
+    return register(load_catalog(path, defer_sections=True))
 
 
 def builtin(name: str) -> Catalog:
@@ -103,7 +107,7 @@ def builtin(name: str) -> Catalog:
         shipped = sorted(p.name[:-5] for p in (resources.files("lukhas_obs.catalog") / "data").iterdir())
         raise KeyError(f"no built-in catalog {name!r}; shipped: {', '.join(shipped)}")
     with resources.as_file(data) as path:
-        return register(load_catalog(path))
+        return register(load_catalog(path, defer_sections=True))
 
 
 def catalogs() -> tuple[Catalog, ...]:

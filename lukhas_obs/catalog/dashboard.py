@@ -1,11 +1,12 @@
-"""Grafana dashboards of a catalog, declared in its ``dashboards:`` section: typed specs, parsing, validation.
+"""Grafana dashboards of a catalog, declared in its ``dashboards:`` section: typed specs, input schema, validation.
 
 A dashboard is described by what it shows, not by PromQL: each panel query names a catalog metric (or a recording
 rule of the catalog's SLOs) and a query *shape* — ``quantile``, ``rate``, ``increase``, ``avg_over_time``,
 ``max_over_time``, ``value`` or ``record``. ``lukhas-obs generate dashboards`` renders the PromQL (adding the
 dashboard's variable filters such as ``{lane="$lane",service="$service"}``) and builds the JSON with the
 grafana-foundation-sdk builders. Because queries are declared against the catalog, a dashboard cannot reference a
-metric that does not exist, or ask for a quantile of a counter: validation rejects it at load time.
+metric that does not exist, or ask for a quantile of a counter: validation rejects it when the dashboards are loaded
+(by ``load_catalog``, by ``lukhas-obs generate``, or on first use of ``catalog.dashboards``; never on import).
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from lukhas_obs.catalog.slo import SCRAPE_LABELS, is_duration
+from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from lukhas_obs.catalog.schema import DocumentedModel, Name, Number, Text
+from lukhas_obs.catalog.slo import SCRAPE_LABELS, SloSet, is_duration
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lukhas_obs.catalog.spec import Catalog
+    from lukhas_obs.catalog.spec import Catalog, MetricSpec
 
 __all__ = [
     "PANEL_TYPES",
     "QUERY_SHAPES",
+    "DashboardDoc",
     "DashboardSpec",
     "GridPos",
     "PanelSpec",
@@ -30,7 +36,8 @@ __all__ = [
     "RowSpec",
     "ThresholdStep",
     "VariableSpec",
-    "parse_dashboards",
+    "dashboard_problems",
+    "dashboards_from_docs",
     "validate_dashboards",
 ]
 
@@ -143,142 +150,159 @@ class DashboardSpec:
         return tuple(p for row in self.rows for p in row.panels)
 
 
-# --------------------------------------------------------------------------------------------------------- parsing
+# ------------------------------------------------------------------------------------------------ input schema
+#
+# The shape of the ``dashboards:`` section (pydantic models, the catalog's one schema mechanism) and its conversion
+# into the specs above. Meaning (metrics exist, shapes apply, grid overlaps) is checked by :func:`dashboard_problems`.
 
-_DASH_KEYS = {
-    "uid",
-    "title",
-    "description",
-    "rows",
-    "variables",
-    "tags",
-    "refresh",
-    "time",
-    "timezone",
-    "version",
-    "datasource_variable",
-}
-_ROW_KEYS = {"title", "y", "panels"}
-_PANEL_KEYS = {"title", "type", "grid", "queries", "unit", "thresholds", "description"}
-_QUERY_KEYS = {"shape", "legend", "metric", "record", "quantile", "range", "by"}
-_VAR_KEYS = {"name", "label", "metric", "default"}
-_GRID_KEYS = {"h", "w", "x", "y"}
-_TIME_KEYS = {"from", "to"}
-_STEP_KEYS = {"color", "value"}
+#: Bounds that keep validation of a hostile document linear-ish: Grafana dashboards never come near them.
+MAX_PANELS = 500
+MAX_VARIABLES = 50
+MAX_QUERIES = 50
+#: Grid coordinates and sizes are bounded (a 10**30-row panel is a typo, not a layout).
+MAX_GRID = 100_000
+
+GridInt = Annotated[int, Field(le=MAX_GRID, ge=-MAX_GRID)]
 
 
-def _map(value: Any, where: str, allowed: set[str], problems: list[str]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        problems.append(f"{where}: expected a mapping, got {value!r}")
-        return {}
-    problems += [f"{where}: unknown key {k!r}" for k in value if k not in allowed]
-    return value
+class GridDoc(DocumentedModel):
+    """Grafana grid position: 24 columns wide, ``h`` in rows of ~30 px."""
+
+    h: GridInt
+    w: GridInt
+    x: GridInt
+    y: GridInt
 
 
-def _int(value: Any, where: str, problems: list[str]) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        problems.append(f"{where}: expected an integer, got {value!r}")
-        return 0
-    return value
+class ThresholdStepDoc(DocumentedModel):
+    """A colour from ``value`` upwards; the first step has no value (the base colour)."""
+
+    color: Name = ""
+    value: Number | None = None
 
 
-def _query(raw: Any, where: str, problems: list[str]) -> QuerySpec:
-    body = _map(raw, where, _QUERY_KEYS, problems)
-    by = body.get("by")
-    if by is not None and (not isinstance(by, list) or not all(isinstance(b, str) for b in by)):
-        problems.append(f"{where}: by must be a list of label names, got {by!r}")
-        by = None
-    quantile = body.get("quantile")
-    if quantile is not None and (isinstance(quantile, bool) or not isinstance(quantile, (int, float))):
-        problems.append(f"{where}: quantile must be a number, got {quantile!r}")
-        quantile = None
-    return QuerySpec(
-        shape=body.get("shape", ""),
-        legend=str(body.get("legend", "")),
-        metric=str(body["metric"]) if body.get("metric") is not None else None,
-        record=str(body["record"]) if body.get("record") is not None else None,
-        quantile=float(quantile) if quantile is not None else None,
-        range=str(body.get("range", "5m")),
-        by=tuple(by) if by is not None else None,
-    )
+class QueryDoc(DocumentedModel):
+    """One panel query, declared by shape against a catalog metric (or an SLO recording rule for ``record``)."""
+
+    shape: Name = Field("", json_schema_extra={"enum": list(QUERY_SHAPES)})
+    legend: Text = ""
+    metric: Name | None = None
+    record: Name | None = None
+    quantile: Number | None = None
+    range: Name = "5m"
+    by: list[Name] | None = None
+    """Absent: no aggregation; a list: ``sum by (...)``."""
 
 
-def _panel(raw: Any, where: str, problems: list[str]) -> PanelSpec:
-    body = _map(raw, where, _PANEL_KEYS, problems)
-    grid = _map(body.get("grid", {}), f"{where}.grid", _GRID_KEYS, problems)
-    steps = []
-    for si, sraw in enumerate(body.get("thresholds") or ()):
-        sbody = _map(sraw, f"{where}.thresholds[{si}]", _STEP_KEYS, problems)
-        value = sbody.get("value")
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            problems.append(f"{where}.thresholds[{si}]: value must be a number or null")
-            value = None
-        steps.append(
-            ThresholdStep(color=str(sbody.get("color", "")), value=float(value) if value is not None else None)
-        )
+class PanelDoc(DocumentedModel):
+    """A stat or timeseries panel at an explicit grid position."""
+
+    title: Text = ""
+    type: Name = Field("", json_schema_extra={"enum": list(PANEL_TYPES)})
+    grid: GridDoc
+    queries: list[QueryDoc] | None = Field(None, max_length=MAX_QUERIES)
+    unit: Name | None = None
+    thresholds: list[ThresholdStepDoc] | None = None
+    description: Text = ""
+
+
+class RowDoc(DocumentedModel):
+    """A row header at height ``y`` and its panels."""
+
+    title: Text = ""
+    y: GridInt
+    panels: list[PanelDoc] | None = Field(None, max_length=MAX_PANELS)
+
+
+class VariableDoc(DocumentedModel):
+    """A query variable ``label_values(<metric>, <name>)`` that filters every panel query."""
+
+    name: Name = ""
+    label: Text = ""
+    metric: Name = ""
+    default: Name = ""
+
+
+class TimeDoc(DocumentedModel):
+    """The dashboard's default time range."""
+
+    from_: Name = Field("now-6h", alias="from")
+    to: Name = "now"
+
+
+class DashboardDoc(DocumentedModel):
+    """A Grafana dashboard, written to ``<uid>.json`` by ``lukhas-obs generate dashboards``."""
+
+    uid: Name = ""
+    title: Text = ""
+    description: Text = ""
+    rows: list[RowDoc] | None = Field(None, max_length=MAX_PANELS)
+    variables: list[VariableDoc] | None = Field(None, max_length=MAX_VARIABLES)
+    tags: list[Name] | None = None
+    refresh: Name = "30s"
+    time: TimeDoc | None = None
+    timezone: Name = "browser"
+    version: Annotated[int, Field(ge=0, le=2**31 - 1)] = 1
+    datasource_variable: Name = "DS_PROM"
+
+    @model_validator(mode="after")
+    def _bounded(self) -> DashboardDoc:
+        panels = sum(len(r.panels or ()) for r in self.rows or ())
+        if panels > MAX_PANELS:
+            raise PydanticCustomError(
+                "too_many_panels",
+                "a dashboard holds at most {limit} panels, got {count}",
+                {"limit": MAX_PANELS, "count": panels},
+            )
+        return self
+
+
+def _panel(doc: PanelDoc) -> PanelSpec:
     return PanelSpec(
-        title=str(body.get("title", "")),
-        type=body.get("type", ""),
-        grid=GridPos(**{k: _int(grid.get(k), f"{where}.grid.{k}", problems) for k in ("h", "w", "x", "y")}),
-        queries=tuple(_query(q, f"{where}.queries[{qi}]", problems) for qi, q in enumerate(body.get("queries") or ())),
-        unit=str(body["unit"]) if body.get("unit") is not None else None,
-        thresholds=tuple(steps),
-        description=str(body.get("description", "")),
+        title=doc.title,
+        type=doc.type,  # type: ignore[arg-type]  # checked by dashboard_problems
+        grid=GridPos(h=doc.grid.h, w=doc.grid.w, x=doc.grid.x, y=doc.grid.y),
+        queries=tuple(
+            QuerySpec(
+                shape=q.shape,  # type: ignore[arg-type]  # checked by dashboard_problems
+                legend=q.legend,
+                metric=q.metric,
+                record=q.record,
+                quantile=q.quantile,
+                range=q.range,
+                by=tuple(q.by) if q.by is not None else None,
+            )
+            for q in doc.queries or ()
+        ),
+        unit=doc.unit,
+        thresholds=tuple(ThresholdStep(color=t.color, value=t.value) for t in doc.thresholds or ()),
+        description=doc.description,
     )
 
 
-def parse_dashboards(raw: Any, problems: list[str]) -> tuple[DashboardSpec, ...]:
-    """Build :class:`DashboardSpec` objects from the ``dashboards:`` list, appending shape problems."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        problems.append("dashboards: expected a list")
-        return ()
-    out: list[DashboardSpec] = []
-    for di, draw in enumerate(raw):
-        where = f"dashboard {draw.get('uid', di) if isinstance(draw, Mapping) else di!r}"
-        body = _map(draw, where, _DASH_KEYS, problems)
-        time = _map(body.get("time", {}), f"{where}.time", _TIME_KEYS, problems)
-        variables = tuple(
-            VariableSpec(
-                name=str(v.get("name", "")),
-                label=str(v.get("label", "")),
-                metric=str(v.get("metric", "")),
-                default=str(v.get("default", "")),
-            )
-            for vi, vraw in enumerate(body.get("variables") or ())
-            for v in (_map(vraw, f"{where}.variables[{vi}]", _VAR_KEYS, problems),)
+def dashboards_from_docs(docs: Iterable[DashboardDoc]) -> tuple[DashboardSpec, ...]:
+    """The :class:`DashboardSpec` objects validated ``dashboards:`` entries describe."""
+    return tuple(
+        DashboardSpec(
+            uid=d.uid,
+            title=d.title,
+            description=d.description,
+            rows=tuple(
+                RowSpec(title=r.title, y=r.y, panels=tuple(_panel(p) for p in r.panels or ())) for r in d.rows or ()
+            ),
+            variables=tuple(
+                VariableSpec(name=v.name, label=v.label, metric=v.metric, default=v.default) for v in d.variables or ()
+            ),
+            tags=tuple(d.tags or ()),
+            refresh=d.refresh,
+            time_from=d.time.from_ if d.time is not None else "now-6h",
+            time_to=d.time.to if d.time is not None else "now",
+            timezone=d.timezone,
+            version=d.version,
+            datasource_variable=d.datasource_variable,
         )
-        rows = []
-        for ri, rraw in enumerate(body.get("rows") or ()):
-            rbody = _map(rraw, f"{where}.rows[{ri}]", _ROW_KEYS, problems)
-            rwhere = f"{where} row {rbody.get('title', ri)!r}"
-            rows.append(
-                RowSpec(
-                    title=str(rbody.get("title", "")),
-                    y=_int(rbody.get("y"), f"{rwhere}.y", problems),
-                    panels=tuple(
-                        _panel(p, f"{rwhere} panel[{pi}]", problems) for pi, p in enumerate(rbody.get("panels") or ())
-                    ),
-                )
-            )
-        out.append(
-            DashboardSpec(
-                uid=str(body.get("uid", "")),
-                title=str(body.get("title", "")),
-                description=str(body.get("description", "")),
-                rows=tuple(rows),
-                variables=variables,
-                tags=tuple(str(t) for t in body.get("tags") or ()),
-                refresh=str(body.get("refresh", "30s")),
-                time_from=str(time.get("from", "now-6h")),
-                time_to=str(time.get("to", "now")),
-                timezone=str(body.get("timezone", "browser")),
-                version=_int(body.get("version", 1), f"{where}.version", problems),
-                datasource_variable=str(body.get("datasource_variable", "DS_PROM")),
-            )
-        )
-    return tuple(out)
+        for d in docs
+    )
 
 
 # ------------------------------------------------------------------------------------------------------ validation
@@ -286,10 +310,17 @@ def parse_dashboards(raw: Any, problems: list[str]) -> tuple[DashboardSpec, ...]
 
 def validate_dashboards(catalog: Catalog) -> Iterable[str]:
     """Every problem of ``catalog.dashboards`` against the catalog's metrics and SLO recording rules."""
-    metrics = {m.exposed: m for m in catalog.metrics}
-    records = {slo.record for slo in catalog.slos.latency} if catalog.slos is not None else set()
+    yield from dashboard_problems(catalog.dashboards, catalog.metrics, catalog.slos, catalog.name)
+
+
+def dashboard_problems(
+    dashboards: Iterable[DashboardSpec], metric_specs: Iterable[MetricSpec], slos: SloSet | None, catalog_name: str
+) -> Iterable[str]:
+    """Every problem of ``dashboards`` against the metrics and SLO recording rules of catalog ``catalog_name``."""
+    metrics = {m.exposed: m for m in metric_specs}
+    records = {slo.record for slo in slos.latency} if slos is not None else set()
     uids: set[str] = set()
-    for dash in catalog.dashboards:
+    for dash in dashboards:
         where = f"dashboard {dash.uid!r}"
         if not _UID_RE.match(dash.uid):
             yield f"{where}: uid must be 1-40 letters, digits, '-' or '_'"
@@ -309,13 +340,13 @@ def validate_dashboards(catalog: Catalog) -> Iterable[str]:
                 yield f"{vwhere}: name must be lower_snake_case"
             metric = metrics.get(var.metric)
             if metric is None:
-                yield f"{vwhere}: metric {var.metric!r} is not in catalog {catalog.name!r}"
+                yield f"{vwhere}: metric {var.metric!r} is not in catalog {catalog_name!r}"
             elif var.name not in metric.label_names:
                 yield f"{vwhere}: {var.metric} has no label {var.name!r}"
             if not var.default:
                 yield f"{vwhere}: default is empty"
         titles: set[str] = set()
-        cells: dict[tuple[int, int], str] = {}
+        cells: list[tuple[int, int, int, int, str]] = []
         for row in dash.rows:
             if not row.title.strip():
                 yield f"{where}: a row has no title"
@@ -352,15 +383,23 @@ def _validate_grid(grid: GridPos, where: str) -> Iterable[str]:
         yield f"{where}: grid x + w = {grid.x + grid.w} exceeds the {GRID_WIDTH}-column grid"
 
 
-def _occupy(cells: dict[tuple[int, int], str], grid: GridPos, what: str, where: str) -> Iterable[str]:
-    clash = None
-    for y in range(grid.y, grid.y + max(grid.h, 0)):
-        for x in range(grid.x, min(grid.x + max(grid.w, 0), GRID_WIDTH)):
-            if (x, y) in cells and clash is None:
-                clash = cells[(x, y)]
-            cells.setdefault((x, y), what)
-    if clash is not None:
-        yield f"{where}: {what} overlaps {clash}"
+def _occupy(placed: list[tuple[int, int, int, int, str]], grid: GridPos, what: str, where: str) -> Iterable[str]:
+    """Place ``grid`` and report the first earlier element it overlaps, in row-major order of its cells.
+
+    Rectangles, not cells: the cost is the number of earlier elements, whatever the sizes (a hostile ``h`` costs
+    nothing). The answer is the cell walk's: the owner of the first occupied cell, the earliest element placed there.
+    """
+    x0, x1 = grid.x, min(grid.x + max(grid.w, 0), GRID_WIDTH)
+    y0, y1 = grid.y, grid.y + max(grid.h, 0)
+    best: tuple[int, int, int] | None = None
+    if x0 < x1 and y0 < y1:
+        for index, (ex0, ex1, ey0, ey1, _) in enumerate(placed):
+            ix0, iy0 = max(x0, ex0), max(y0, ey0)
+            if ix0 < min(x1, ex1) and iy0 < min(y1, ey1) and (best is None or (iy0, ix0, index) < best):
+                best = (iy0, ix0, index)
+        placed.append((x0, x1, y0, y1, what))
+    if best is not None:
+        yield f"{where}: {what} overlaps {placed[best[2]][4]}"
 
 
 def _validate_query(

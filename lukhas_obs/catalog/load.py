@@ -1,6 +1,7 @@
-"""Load a :class:`~lukhas_obs.catalog.spec.Catalog` from YAML.
+"""Load a :class:`~lukhas_obs.catalog.spec.Catalog` from YAML (or an already-parsed mapping).
 
-The YAML schema (see ``data/lukhas_core.yaml`` for a full example)::
+The YAML schema (see ``data/lukhas_core.yaml`` for a full example, and ``catalog.schema.json`` for the JSON Schema
+editors check it against: add ``# yaml-language-server: $schema=<path>/catalog.schema.json`` to a catalog)::
 
     catalog: lukhas_core              # lower_snake_case name
     title: ...                        # optional
@@ -49,126 +50,180 @@ The YAML schema (see ``data/lukhas_core.yaml`` for a full example)::
                  queries: [{shape: quantile, metric: lukhas_reflection_latency_seconds, quantile: 0.95,
                             legend: p95}]}
 
-Unknown keys are errors: a typo in a catalog must not silently drop a label or a bucket set.
+Unknown keys are errors, and so are values of the wrong type (``buckets: 5``, ``description: null``,
+``buckets: [false, true]``) and duplicate keys: a typo in a catalog must not silently drop a label or a bucket set.
+Every problem is a :class:`~lukhas_obs.errors.CatalogError` line ``file:line: path: what; what is accepted``.
+
+The document's shape is checked by the models of :mod:`lukhas_obs.catalog.schema`; the meaning by the spec
+validation. ``defer_sections=True`` (how :func:`~lukhas_obs.catalog.builtin` and
+:func:`~lukhas_obs.catalog.register_yaml` load, for a running service) leaves ``slos:`` and ``dashboards:`` to their
+first use; the default loads and checks everything now.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
+from pydantic import ValidationError
 
-from lukhas_obs.catalog.dashboard import parse_dashboards
-from lukhas_obs.catalog.slo import parse_slos
-from lukhas_obs.catalog.spec import AttributeSpec, Catalog, MetricSpec, SpanSpec, as_kind
+from lukhas_obs.catalog.schema import CatalogDoc, Locate, bounded, describe, placed, problems_from
+from lukhas_obs.catalog.spec import AttributeSpec, Catalog, DeferredSections, MetricSpec, SpanSpec, as_kind
+from lukhas_obs.catalog.yamlfile import read_yaml
 from lukhas_obs.errors import CatalogError
 
-_TOP_KEYS = {
-    "catalog",
-    "title",
-    "description",
-    "common_attributes",
-    "bucket_sets",
-    "attributes",
-    "metrics",
-    "spans",
-    "slos",
-    "dashboards",
-}
-_METRIC_KEYS = {"exposed", "otel_name", "kind", "unit", "buckets", "description", "component", "attributes"}
-_SPAN_KEYS = {"name", "component", "description", "attributes", "kind", "params"}
-_ATTR_KEYS = {"description", "values"}
+__all__ = ["load_catalog"]
 
 
-def load_catalog(source: str | os.PathLike[str] | Mapping[str, Any]) -> Catalog:
-    """Build and validate a catalog from a YAML file path or an already-parsed mapping."""
+def load_catalog(source: str | os.PathLike[str] | Mapping[str, Any], *, defer_sections: bool = False) -> Catalog:
+    """Build and validate a catalog from a YAML file path or an already-parsed mapping.
+
+    Raises :class:`~lukhas_obs.errors.CatalogError` listing every problem (OSError when the file cannot be read).
+    With ``defer_sections`` the ``slos:`` and ``dashboards:`` sections are loaded and checked when first read.
+    """
     if isinstance(source, Mapping):
-        doc: Any = source
-        origin = str(source.get("catalog", "<mapping>"))
-    else:
-        with open(source, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
-        origin = os.fspath(source)
-    if not isinstance(doc, Mapping):
-        raise CatalogError(origin, ["the document is not a mapping"])
-    name = str(doc.get("catalog", ""))
+        return build_catalog(source, None, None, defer_sections=defer_sections)
+    document = read_yaml(source)
+    origin = os.fspath(source)
+    return build_catalog(document.data, origin, document.line, defer_sections=defer_sections)
+
+
+def _label(doc: Any, origin: str | None) -> str:
+    if origin is not None:
+        return origin
+    name = doc.get("catalog") if isinstance(doc, Mapping) else None
+    return str.__str__(name)[:100] if isinstance(name, str) else "<mapping>"
+
+
+def build_catalog(doc: Any, origin: str | None, locate: Locate | None, *, defer_sections: bool = False) -> Catalog:
+    """Validate a parsed document (from ``origin``, lines from ``locate``) and build its :class:`Catalog`."""
+    label = _label(doc, origin)
+    if isinstance(doc, Mapping) and not isinstance(doc, dict):
+        try:
+            doc = dict(doc)
+        except Exception:  # a Mapping that cannot be read is a bad document
+            raise CatalogError(
+                label, [placed("the document is a mapping that cannot be read", (), origin, None)]
+            ) from None
+    if not isinstance(doc, dict):
+        raise CatalogError(label, [placed(f"the document is not a mapping, it is {describe(doc)}", (), origin, None)])
     problems: list[str] = []
-    problems += [f"unknown top-level key {k!r}" for k in doc if k not in _TOP_KEYS]
+    model: CatalogDoc | None = None
+    try:
+        model = CatalogDoc.model_validate(doc, context={})
+    except ValidationError as exc:
+        problems += problems_from(exc, CatalogDoc, origin=origin, locate=locate)
+    sections_doc = None
+    if not defer_sections:
+        from lukhas_obs.catalog.sections import validate_sections
 
-    bucket_sets = doc.get("bucket_sets") or {}
-    attributes: dict[str, AttributeSpec] = {}
-    for key, body in (doc.get("attributes") or {}).items():
-        body = body or {}
-        problems += [f"attribute {key!r}: unknown key {k!r}" for k in body if k not in _ATTR_KEYS]
-        values = body.get("values")
-        attributes[key] = AttributeSpec(
-            key=str(key),
-            description=str(body.get("description", "")),
-            values=tuple(str(v) for v in values) if values is not None else None,
+        sections_doc, section_problems = validate_sections(doc, origin, locate)
+        problems += section_problems
+    if problems or model is None:
+        raise CatalogError(model.catalog if model is not None else label, bounded(problems))
+
+    metrics, spans, common = _specs(model)
+    if defer_sections:
+        raw = (doc.get("slos"), doc.get("dashboards"))
+        slos: Any = DeferredSections(_deferred_loader(raw, origin), key=raw)
+        dashboards: Any = slos
+    else:
+        from lukhas_obs.catalog.sections import section_specs
+
+        slos, dashboards = section_specs(sections_doc)
+    try:
+        return Catalog(
+            name=model.catalog,
+            metrics=metrics,
+            spans=spans,
+            title=model.title,
+            description=model.description,
+            common_attributes=common,
+            slos=slos,
+            dashboards=dashboards,
         )
+    except CatalogError as exc:
+        if origin is None:
+            raise
+        places = _places(model)
+        raise CatalogError(
+            exc.catalog, bounded([placed(p, places.get(p.split(": ", 1)[0], ()), origin, locate) for p in exc.problems])
+        ) from None
 
-    common = tuple(doc.get("common_attributes") or ())
-    metrics: list[MetricSpec] = []
-    for i, body in enumerate(doc.get("metrics") or ()):
-        where = f"metrics[{i}] ({body.get('exposed', '?')})"
-        problems += [f"{where}: unknown key {k!r}" for k in body if k not in _METRIC_KEYS]
-        buckets = body.get("buckets")
-        if isinstance(buckets, str):
-            if buckets not in bucket_sets:
-                problems.append(f"{where}: bucket set {buckets!r} is not defined in bucket_sets")
-                buckets = None
-            else:
-                buckets = bucket_sets[buckets]
-        attrs = []
-        for key in body.get("attributes") or ():
-            if key not in attributes:
-                problems.append(f"{where}: attribute {key!r} is not defined under attributes")
-            else:
-                attrs.append(attributes[key])
-        exposed = str(body.get("exposed", ""))
-        metrics.append(
-            MetricSpec(
-                exposed=exposed,
-                otel_name=str(body.get("otel_name", exposed)),
-                kind=as_kind(str(body.get("kind", ""))),
-                unit=str(body.get("unit", "")),
-                description=str(body.get("description", "")),
-                attributes=tuple(attrs),
-                common_attributes=common,
-                buckets=tuple(buckets) if buckets is not None else None,
-                component=body.get("component"),
-                catalog=name,
-            )
+
+def _specs(model: CatalogDoc) -> tuple[tuple[MetricSpec, ...], tuple[SpanSpec, ...], tuple[str, ...]]:
+    """Convert validated models into the spec dataclasses instruments, spans and generators read."""
+    bucket_sets = model.bucket_sets or {}
+    attributes = {
+        key: AttributeSpec(
+            key=key,
+            description=body.description if body is not None else "",
+            values=tuple(body.values) if body is not None and body.values is not None else None,
         )
-
-    spans: list[SpanSpec] = []
-    for i, body in enumerate(doc.get("spans") or ()):
-        problems += [f"spans[{i}]: unknown key {k!r}" for k in body if k not in _SPAN_KEYS]
-        spans.append(
-            SpanSpec(
-                name=str(body.get("name", "")),
-                component=str(body.get("component", "")),
-                description=str(body.get("description", "")),
-                attributes=tuple(str(a) for a in body.get("attributes") or ()),
-                kind=body.get("kind", "internal"),
-                params={str(k): tuple(str(x) for x in v) for k, v in (body.get("params") or {}).items()},
-            )
+        for key, body in (model.attributes or {}).items()
+    }
+    common = tuple(model.common_attributes or ())
+    metrics = tuple(
+        MetricSpec(
+            exposed=m.exposed,
+            otel_name=m.otel_name if "otel_name" in m.model_fields_set else m.exposed,
+            kind=as_kind(m.kind),
+            unit=m.unit,
+            description=m.description,
+            attributes=tuple(attributes[key] for key in m.attributes or ()),
+            common_attributes=common,
+            buckets=tuple(bucket_sets[m.buckets] if isinstance(m.buckets, str) else m.buckets)
+            if m.buckets is not None
+            else None,
+            component=m.component,
+            catalog=model.catalog,
         )
-
-    slos = parse_slos(doc.get("slos"), problems)
-    dashboards = parse_dashboards(doc.get("dashboards"), problems)
-
-    if problems:
-        raise CatalogError(name or origin, problems)
-    return Catalog(
-        name=name,
-        metrics=tuple(metrics),
-        spans=tuple(spans),
-        title=str(doc.get("title", "")),
-        description=str(doc.get("description", "")),
-        common_attributes=common,
-        slos=slos,
-        dashboards=dashboards,
+        for m in model.metrics or ()
     )
+    spans = tuple(
+        SpanSpec(
+            name=s.name,
+            component=s.component,
+            description=s.description,
+            attributes=tuple(s.attributes or ()),
+            kind=s.kind,  # type: ignore[arg-type]  # checked by the spec validation
+            params={key: tuple(values) for key, values in (s.params or {}).items()},
+        )
+        for s in model.spans or ()
+    )
+    return metrics, spans, common
+
+
+def _places(model: CatalogDoc) -> dict[str, tuple[Any, ...]]:
+    """Where each metric and span family is, by the prefix its problems carry (``<exposed>``, ``span <name>``)."""
+    places: dict[str, tuple[Any, ...]] = {}
+    for i, s in enumerate(model.spans or ()):
+        places.setdefault(f"span {s.name}", ("spans", i))
+    for i, m in enumerate(model.metrics or ()):
+        places.setdefault(m.exposed, ("metrics", i))
+    return places
+
+
+class _LinesOnDemand:
+    """Line numbers for a deferred section's problems: the file is read again only if there is a problem."""
+
+    def __init__(self, origin: str) -> None:
+        self._origin = origin
+        self._line: Locate | None = None
+
+    def __call__(self, loc: Sequence[Any]) -> int | None:
+        if self._line is None:
+            self._line = read_yaml(self._origin).line
+        return self._line(loc)
+
+
+def _deferred_loader(raw: tuple[Any, Any], origin: str | None):  # type: ignore[no-untyped-def]
+    def load(metrics: tuple[MetricSpec, ...], name: str) -> Any:
+        from lukhas_obs.catalog.sections import load_sections
+
+        doc = {key: value for key, value in zip(("slos", "dashboards"), raw, strict=True) if value is not None}
+        locate = _LinesOnDemand(origin) if origin is not None else None
+        return load_sections(doc, metrics, name, origin, locate)
+
+    return load

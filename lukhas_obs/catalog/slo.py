@@ -1,4 +1,4 @@
-"""Service level objectives of a catalog: typed specs, YAML parsing and validation.
+"""Service level objectives of a catalog: typed specs, input schema and validation.
 
 The ``slos:`` section of a catalog says what "good" means for its metrics, and is the input of the generated Prometheus
 recording rules, alerts and promtool tests (``lukhas-obs generate``). It holds three kinds of entries:
@@ -10,38 +10,47 @@ recording rules, alerts and promtool tests (``lukhas-obs generate``). It holds t
 * **rate alerts** over a counter (``rate(x[5m]) > t``, optionally summed by labels);
 * a **target** block: alerts when the scrape job is absent or down.
 
-Validation runs when the catalog is built (:func:`validate_slos`), next to the metric checks, so a typo in a metric
-name, a threshold between two buckets or a duration like ``5 min`` fails at load time with every problem listed.
+The section's shape is checked by the pydantic models below (:class:`SloSetDoc`, part of the catalog's JSON Schema);
+its meaning by :func:`slo_problems` against the catalog's metrics. Both run when the SLOs are loaded: by
+:func:`~lukhas_obs.catalog.load_catalog`, by ``lukhas-obs generate``, or on first use of ``catalog.slos`` of a catalog
+a service registered — never on ``import lukhas_obs`` — so a typo in a metric name, a threshold between two buckets
+or a duration like ``5 min`` fails before a rule is written, with every problem listed.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.utils import floatToGoString
+from pydantic import Field
 
 from lukhas_obs.catalog.naming import PROMETHEUS_NAME_RE
+from lukhas_obs.catalog.schema import DocumentedModel, Name, Number, Text
 
 if TYPE_CHECKING:  # pragma: no cover
-    from lukhas_obs.catalog.spec import Catalog
+    from lukhas_obs.catalog.spec import Catalog, MetricSpec
 
 __all__ = [
     "SEVERITIES",
+    "AlertDoc",
     "AlertSpec",
+    "BurnRateDoc",
     "BurnRateSpec",
     "LatencySLO",
     "RateAlertSpec",
     "RuleGroupSpec",
     "SloSet",
+    "SloSetDoc",
     "TargetSpec",
     "duration_seconds",
     "is_duration",
     "le_label",
-    "parse_slos",
+    "slo_problems",
+    "slos_from_doc",
     "validate_slos",
 ]
 
@@ -203,162 +212,179 @@ class SloSet:
         return tuple(sorted(windows, key=duration_seconds))
 
 
-# --------------------------------------------------------------------------------------------------------- parsing
+# ------------------------------------------------------------------------------------------------ input schema
+#
+# The shape of the ``slos:`` section (pydantic models, the catalog's one schema mechanism) and its conversion into the
+# specs above. Defaults are the ones the specs document; meaning (durations, severities, names, cross-references) is
+# checked by :func:`slo_problems` with the same words the JSON Schema enumerates.
 
-_SLOS_KEYS = {"job", "groups", "burn_rates", "target"}
-_GROUP_KEYS = {"name", "file", "latency", "rates"}
-_LATENCY_KEYS = {
-    "name",
-    "metric",
-    "threshold",
-    "objective",
-    "window",
-    "quantile",
-    "record",
-    "range",
-    "by",
-    "alert",
-    "description",
-}
-_RATE_KEYS = {"name", "metric", "threshold", "range", "by", "alert", "description"}
-_ALERT_KEYS = {"name", "for", "severity", "summary", "description"}
-_BURN_KEYS = {"name", "severity", "factor", "long_window", "short_window", "for"}
-_TARGET_KEYS = {"group", "file", "absent_alert", "down_alert", "for", "severity"}
+_SEVERITY = {"json_schema_extra": {"enum": list(SEVERITIES)}}
+
+#: Most burn-rate tiers in one catalog (each latency objective is checked against each tier).
+MAX_BURN_RATES = 20
 
 
-def _unknown(body: Mapping[str, Any], allowed: set[str], where: str) -> list[str]:
-    return [f"{where}: unknown key {k!r}" for k in body if k not in allowed]
+class AlertDoc(DocumentedModel):
+    """An alerting rule's own settings."""
+
+    name: Name = ""
+    """CamelCase alert name."""
+    for_: Name = Field("", alias="for")
+    """How long the condition must hold (a Prometheus duration such as ``5m``)."""
+    severity: Name = Field("", **_SEVERITY)
+    summary: Text = ""
+    description: Text = ""
 
 
-def _mapping(value: Any, where: str, problems: list[str]) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        problems.append(f"{where}: expected a mapping, got {type(value).__name__}")
-        return {}
-    return value
+class LatencyDoc(DocumentedModel):
+    """A latency objective over a histogram: quantile recording rule, optional alert, burn-rate alerts."""
+
+    name: Name = ""
+    metric: Name = ""
+    """The histogram's exposed name."""
+    threshold: Number
+    """Seconds; must be a bucket boundary of the metric."""
+    objective: Number
+    """Fraction of requests faster than threshold (0.95)."""
+    window: Name = ""
+    """The SLO window (``30d``)."""
+    quantile: Number
+    """The recorded quantile (0.95)."""
+    record: Name = ""
+    """The recording rule name (``job:<metric>_p95:rate5m``)."""
+    range: Name = "5m"
+    by: list[Name] | None = None
+    """Labels the quantile is recorded by (besides ``le``)."""
+    alert: AlertDoc | None = None
+    description: Text = ""
 
 
-def _number(value: Any, where: str, key: str, problems: list[str]) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        problems.append(f"{where}: {key} must be a number, got {value!r}")
-        return float("nan")
-    return float(value)
+class RateDoc(DocumentedModel):
+    """An alert on a counter's per-second rate."""
+
+    name: Name = ""
+    metric: Name = ""
+    """The counter's exposed name."""
+    threshold: Number
+    """Events per second."""
+    range: Name = "5m"
+    by: list[Name] | None = None
+    """Absent: keep every series; a list: sum by those labels (``[]`` sums everything)."""
+    alert: AlertDoc
+    description: Text = ""
 
 
-def _labels(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        problems.append(f"{where}: by must be a list of label names, got {value!r}")
-        return ()
-    return tuple(value)
+class GroupDoc(DocumentedModel):
+    """A Prometheus rule group written to ``<file>.yml``."""
+
+    name: Name = ""
+    file: Name = ""
+    latency: list[LatencyDoc] | None = None
+    rates: list[RateDoc] | None = None
 
 
-def _alert(value: Any, where: str, problems: list[str]) -> AlertSpec | None:
-    if value is None:
-        return None
-    body = _mapping(value, f"{where}.alert", problems)
-    problems += _unknown(body, _ALERT_KEYS, f"{where}.alert")
+class BurnRateDoc(DocumentedModel):
+    """A multi-window burn-rate alert tier (Google SRE workbook, chapter 5)."""
+
+    name: Name = ""
+    severity: Name = Field("", **_SEVERITY)
+    factor: Number
+    """Multiple of the sustainable burn rate (14.4 pages at 2 % of a 30-day budget in 1 h)."""
+    long_window: Name = ""
+    short_window: Name = ""
+    for_: Name = Field("2m", alias="for")
+
+
+class TargetDoc(DocumentedModel):
+    """Alerts on the scrape target itself (absent, down)."""
+
+    group: Name = ""
+    file: Name = ""
+    absent_alert: Name = ""
+    down_alert: Name = ""
+    for_: Name = Field("5m", alias="for")
+    severity: Name = Field("page", **_SEVERITY)
+
+
+class SloSetDoc(DocumentedModel):
+    """A catalog's ``slos:`` section."""
+
+    job: Name = ""
+    """The Prometheus scrape job of this catalog's /metrics."""
+    groups: list[GroupDoc] | None = None
+    burn_rates: list[BurnRateDoc] | None = Field(None, max_length=MAX_BURN_RATES)
+    target: TargetDoc | None = None
+
+
+def _alert(doc: AlertDoc) -> AlertSpec:
     return AlertSpec(
-        name=str(body.get("name", "")),
-        for_=str(body.get("for", "")),
-        severity=str(body.get("severity", "")),
-        summary=str(body.get("summary", "")),
-        description=str(body.get("description", "")),
+        name=doc.name, for_=doc.for_, severity=doc.severity, summary=doc.summary, description=doc.description
     )
 
 
-def parse_slos(raw: Any, problems: list[str]) -> SloSet | None:
-    """Build an :class:`SloSet` from the ``slos:`` mapping, appending shape problems (unknown keys, wrong types).
-
-    Cross-references (metrics, buckets, labels) are checked later by :func:`validate_slos`, once metrics are known.
-    """
-    if raw is None:
-        return None
-    doc = _mapping(raw, "slos", problems)
-    problems += _unknown(doc, _SLOS_KEYS, "slos")
-    groups: list[RuleGroupSpec] = []
-    for gi, graw in enumerate(doc.get("groups") or ()):
-        gbody = _mapping(graw, f"slos.groups[{gi}]", problems)
-        gwhere = f"slos group {gbody.get('name', gi)!r}"
-        problems += _unknown(gbody, _GROUP_KEYS, gwhere)
-        latency: list[LatencySLO] = []
-        for li, lraw in enumerate(gbody.get("latency") or ()):
-            body = _mapping(lraw, f"{gwhere} latency[{li}]", problems)
-            where = f"slo {body.get('name', li)!r}"
-            problems += _unknown(body, _LATENCY_KEYS, where)
-            latency.append(
+def slos_from_doc(doc: SloSetDoc) -> SloSet:
+    """The :class:`SloSet` a validated ``slos:`` section describes (no cross-reference checks: see slo_problems)."""
+    groups = tuple(
+        RuleGroupSpec(
+            name=g.name,
+            file=g.file,
+            latency=tuple(
                 LatencySLO(
-                    name=str(body.get("name", "")),
-                    metric=str(body.get("metric", "")),
-                    threshold=_number(body.get("threshold"), where, "threshold", problems),
-                    objective=_number(body.get("objective"), where, "objective", problems),
-                    window=str(body.get("window", "")),
-                    quantile=_number(body.get("quantile"), where, "quantile", problems),
-                    record=str(body.get("record", "")),
-                    range=str(body.get("range", "5m")),
-                    by=_labels(body.get("by"), where, problems),
-                    alert=_alert(body.get("alert"), where, problems),
-                    description=str(body.get("description", "")),
+                    name=x.name,
+                    metric=x.metric,
+                    threshold=x.threshold,
+                    objective=x.objective,
+                    window=x.window,
+                    quantile=x.quantile,
+                    record=x.record,
+                    range=x.range,
+                    by=tuple(x.by or ()),
+                    alert=_alert(x.alert) if x.alert is not None else None,
+                    description=x.description,
                 )
-            )
-        rates: list[RateAlertSpec] = []
-        for ri, rraw in enumerate(gbody.get("rates") or ()):
-            body = _mapping(rraw, f"{gwhere} rates[{ri}]", problems)
-            where = f"rate alert {body.get('name', ri)!r}"
-            problems += _unknown(body, _RATE_KEYS, where)
-            alert = _alert(body.get("alert"), where, problems)
-            if alert is None:
-                problems.append(f"{where}: alert is required")
-                alert = AlertSpec("", "", "", "")
-            rates.append(
+                for x in g.latency or ()
+            ),
+            rates=tuple(
                 RateAlertSpec(
-                    name=str(body.get("name", "")),
-                    metric=str(body.get("metric", "")),
-                    threshold=_number(body.get("threshold"), where, "threshold", problems),
-                    alert=alert,
-                    range=str(body.get("range", "5m")),
-                    by=_labels(body["by"], where, problems) if "by" in body else None,
-                    description=str(body.get("description", "")),
+                    name=r.name,
+                    metric=r.metric,
+                    threshold=r.threshold,
+                    alert=_alert(r.alert),
+                    range=r.range,
+                    # absent: no aggregation; present (a list, or null as before): sum by those labels
+                    by=tuple(r.by or ()) if "by" in r.model_fields_set else None,
+                    description=r.description,
                 )
-            )
-        groups.append(
-            RuleGroupSpec(
-                name=str(gbody.get("name", "")),
-                file=str(gbody.get("file", "")),
-                latency=tuple(latency),
-                rates=tuple(rates),
-            )
+                for r in g.rates or ()
+            ),
         )
-    burns: list[BurnRateSpec] = []
-    for bi, braw in enumerate(doc.get("burn_rates") or ()):
-        body = _mapping(braw, f"slos.burn_rates[{bi}]", problems)
-        where = f"burn rate {body.get('name', bi)!r}"
-        problems += _unknown(body, _BURN_KEYS, where)
-        burns.append(
-            BurnRateSpec(
-                name=str(body.get("name", "")),
-                severity=str(body.get("severity", "")),
-                factor=_number(body.get("factor"), where, "factor", problems),
-                long_window=str(body.get("long_window", "")),
-                short_window=str(body.get("short_window", "")),
-                for_=str(body.get("for", "2m")),
-            )
+        for g in doc.groups or ()
+    )
+    burns = tuple(
+        BurnRateSpec(
+            name=b.name,
+            severity=b.severity,
+            factor=b.factor,
+            long_window=b.long_window,
+            short_window=b.short_window,
+            for_=b.for_,
         )
-    target = None
-    if doc.get("target") is not None:
-        body = _mapping(doc["target"], "slos.target", problems)
-        problems += _unknown(body, _TARGET_KEYS, "slos.target")
-        target = TargetSpec(
-            group=str(body.get("group", "")),
-            file=str(body.get("file", "")),
-            absent_alert=str(body.get("absent_alert", "")),
-            down_alert=str(body.get("down_alert", "")),
-            for_=str(body.get("for", "5m")),
-            severity=str(body.get("severity", "page")),
+        for b in doc.burn_rates or ()
+    )
+    t = doc.target
+    target = (
+        TargetSpec(
+            group=t.group,
+            file=t.file,
+            absent_alert=t.absent_alert,
+            down_alert=t.down_alert,
+            for_=t.for_,
+            severity=t.severity,
         )
-    return SloSet(job=str(doc.get("job", "")), groups=tuple(groups), burn_rates=tuple(burns), target=target)
+        if t is not None
+        else None
+    )
+    return SloSet(job=doc.job, groups=groups, burn_rates=burns, target=target)
 
 
 # ------------------------------------------------------------------------------------------------------ validation
@@ -390,10 +416,13 @@ def _fraction(value: float) -> bool:
 
 def validate_slos(catalog: Catalog) -> Iterable[str]:
     """Every problem of ``catalog.slos`` against the catalog's metrics (empty when there is nothing wrong)."""
-    slos = catalog.slos
-    if slos is None:
-        return
-    metrics = {m.exposed: m for m in catalog.metrics}
+    if catalog.slos is not None:
+        yield from slo_problems(catalog.slos, catalog.metrics, catalog.name)
+
+
+def slo_problems(slos: SloSet, metric_specs: Iterable[MetricSpec], catalog_name: str) -> Iterable[str]:
+    """Every problem of ``slos`` against the metrics of the catalog named ``catalog_name``."""
+    metrics = {m.exposed: m for m in metric_specs}
     if not _LABEL_RE.match(slos.job) or not slos.job:
         yield f"slos: job {slos.job!r} must be a Prometheus job name (letters, digits, '_')"
     groups: dict[str, str] = {}
@@ -436,7 +465,7 @@ def validate_slos(catalog: Catalog) -> Iterable[str]:
             yield from once("alert name", alerts, rate.alert.name, where)
             metric = metrics.get(rate.metric)
             if metric is None:
-                yield f"{where}: metric {rate.metric!r} is not in catalog {catalog.name!r}"
+                yield f"{where}: metric {rate.metric!r} is not in catalog {catalog_name!r}"
             elif metric.kind != "counter":
                 yield f"{where}: metric {rate.metric!r} is a {metric.kind}; rate alerts need a counter"
             else:

@@ -10,16 +10,19 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from opentelemetry.exporter.prometheus._mapping import _UNIT_MAPPINGS
 
-from lukhas_obs.catalog.dashboard import DashboardSpec, validate_dashboards
 from lukhas_obs.catalog.naming import PROMETHEUS_NAME_RE, exposed_name, label_name, sample_names
-from lukhas_obs.catalog.slo import SloSet, validate_slos
 from lukhas_obs.errors import CatalogError
+
+if TYPE_CHECKING:  # pragma: no cover - slo and dashboard load with those sections, never on import
+    from lukhas_obs.catalog.dashboard import DashboardSpec
+    from lukhas_obs.catalog.slo import SloSet
 
 MetricKind = Literal["counter", "updown_counter", "histogram", "gauge", "observable_gauge"]
 SpanKind = Literal["internal", "server", "client", "producer", "consumer"]
@@ -36,6 +39,9 @@ FOLD_VALUE = "other"
 _OTEL_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-/]{0,254}$")
 _ATTR_KEY_RE = re.compile(r"^[a-z][a-z0-9_.]*$")
 _SPAN_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+_TEMPLATE_FIELD_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+#: Most concrete span names one template family may expand to (the product of its params' value counts).
+MAX_SPAN_NAMES = 1000
 _RESERVED_LABELS = frozenset({"le", "quantile", "job", "instance", "otel_metric_overflow"})
 _KNOWN_UNITS = frozenset(_UNIT_MAPPINGS) | {""}
 _ANNOTATION_RE = re.compile(r"^\{[A-Za-z0-9_.\-/ ]+\}$")
@@ -119,12 +125,82 @@ class SpanSpec:
         return tuple(self.name.format(**c) for c in combos)
 
 
-@dataclass(frozen=True)
+Sections = tuple["SloSet | None", "tuple[DashboardSpec, ...]"]
+
+
+class DeferredSections:
+    """A catalog's ``slos:`` and ``dashboards:`` sections, loaded (shape and meaning checked) on first use.
+
+    A running service registers catalogs for their metrics and spans; their SLOs and dashboards matter to
+    ``lukhas-obs generate`` and to tests. Loading them on first use keeps the SLO and dashboard models and their
+    validation (Grafana grid overlaps, recording-rule references) off ``import lukhas_obs``. A problem raises
+    :class:`~lukhas_obs.errors.CatalogError` from the first (and every later) access, never silently.
+
+    ``load(metrics, catalog_name)`` returns ``(slos, dashboards)``; ``key`` (the raw sections) compares two
+    deferred catalogs without loading them.
+    """
+
+    __slots__ = ("_catalog", "_load", "_lock", "_problems", "_result", "key")
+
+    def __init__(self, load: Callable[[tuple[MetricSpec, ...], str], Sections], key: object) -> None:
+        self._load: Callable[[tuple[MetricSpec, ...], str], Sections] | None = load
+        self.key = key
+        self._lock = threading.Lock()
+        self._result: Sections | None = None
+        self._problems: tuple[str, ...] | None = None
+        self._catalog = ""
+
+    @property
+    def loaded(self) -> bool:
+        """True once the sections were loaded (successfully or not)."""
+        return self._load is None
+
+    def resolve(self, metrics: tuple[MetricSpec, ...], name: str) -> Sections:
+        """Load the sections once; raise the same problems (as a new CatalogError) on every call if they are bad."""
+        with self._lock:
+            if self._load is not None:
+                try:
+                    self._result = self._load(metrics, name)
+                except CatalogError as exc:
+                    self._problems, self._catalog = exc.problems, exc.catalog
+                self._load = None  # the raw sections are no longer needed
+            if self._problems is not None:
+                raise CatalogError(self._catalog, self._problems)
+            assert self._result is not None
+            return self._result
+
+
+class _Section:
+    """A Catalog field that may hold :class:`DeferredSections` and loads them when read."""
+
+    def __init__(self, index: int, default: object) -> None:
+        self._index = index
+        self._default = default
+        self._slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = "_" + name
+
+    def __get__(self, obj: Catalog | None, owner: type | None = None) -> Any:
+        if obj is None:
+            return self._default
+        value = obj.__dict__.get(self._slot, self._default)
+        if isinstance(value, DeferredSections):
+            return value.resolve(obj.metrics, obj.name)[self._index]
+        return value
+
+    def __set__(self, obj: Catalog, value: object) -> None:
+        obj.__dict__[self._slot] = value
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class Catalog:
     """A named, validated set of metric and span specs, with the SLOs and dashboards built on them.
 
     Build one from YAML with :func:`lukhas_obs.catalog.load_catalog` or directly in Python; either way it is validated
-    on construction and raises :class:`~lukhas_obs.errors.CatalogError` listing every problem.
+    on construction and raises :class:`~lukhas_obs.errors.CatalogError` listing every problem. ``slos`` and
+    ``dashboards`` given as specs are validated with the rest; given as :class:`DeferredSections` (catalogs a service
+    registers) they are loaded and validated on first use.
     """
 
     name: str
@@ -133,13 +209,52 @@ class Catalog:
     title: str = ""
     description: str = ""
     common_attributes: tuple[str, ...] = ()
-    slos: SloSet | None = None
-    dashboards: tuple[DashboardSpec, ...] = ()
+    slos: SloSet | None = _Section(0, None)  # type: ignore[assignment]
+    dashboards: tuple[DashboardSpec, ...] = _Section(1, ())  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         problems = list(_validate(self))
         if problems:
             raise CatalogError(self.name, problems)
+
+    def _deferred(self) -> DeferredSections | None:
+        for slot in ("_slos", "_dashboards"):
+            value = self.__dict__.get(slot)
+            if isinstance(value, DeferredSections):
+                return value
+        return None
+
+    def _key(self) -> tuple[object, ...]:
+        deferred = self._deferred()
+        sections: object = ("deferred", deferred.key) if deferred is not None else (self.slos, self.dashboards)
+        return (self.name, self.metrics, self.spans, self.title, self.description, self.common_attributes, sections)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Catalog):
+            return NotImplemented
+        if self is other:
+            return True
+        mine, theirs = self._key(), other._key()
+        if mine[:-1] != theirs[:-1]:
+            return False
+        if (self._deferred() is None) != (other._deferred() is None):  # one loaded, one not: compare loaded specs
+            return (self.slos, self.dashboards) == (other.slos, other.dashboards)
+        return mine[-1] == theirs[-1]
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.metrics))
+
+    def __repr__(self) -> str:
+        deferred = self._deferred()
+        sections = (
+            "slos=<not loaded>, dashboards=<not loaded>"
+            if deferred is not None and not deferred.loaded
+            else f"slos={self.__dict__.get('_slos')!r}, dashboards={self.__dict__.get('_dashboards')!r}"
+        )
+        return (
+            f"Catalog(name={self.name!r}, metrics={self.metrics!r}, spans={self.spans!r}, title={self.title!r}, "
+            f"description={self.description!r}, common_attributes={self.common_attributes!r}, {sections})"
+        )
 
     def metric(self, exposed: str) -> MetricSpec:
         """The spec of the metric exposed as ``exposed``; KeyError names the close matches."""
@@ -193,13 +308,30 @@ def _validate(catalog: Catalog) -> Iterable[str]:
         seen_otel.setdefault(m.otel_name, m.exposed)
     seen_spans: dict[str, str] = {}
     for s in catalog.spans:
-        yield from (f"span {s.name}: {p}" for p in _validate_span(s))
+        span_problems = list(_validate_span(s))
+        yield from (f"span {s.name}: {p}" for p in span_problems)
+        if _template_problem(s) is not None or _expansion(s) > MAX_SPAN_NAMES:
+            continue
         for concrete in s.names():
             if concrete in seen_spans:
                 yield f"span {concrete!r} is declared by two families ({seen_spans[concrete]!r}, {s.name!r})"
             seen_spans.setdefault(concrete, s.name)
-    yield from validate_slos(catalog)
-    yield from validate_dashboards(catalog)
+    yield from _validate_sections(catalog)
+
+
+def _validate_sections(catalog: Catalog) -> Iterable[str]:
+    """SLOs and dashboards given as specs are checked with the catalog; deferred ones when they are loaded."""
+    if catalog._deferred() is not None:
+        return
+    slos, dashboards = catalog.__dict__.get("_slos"), catalog.__dict__.get("_dashboards")
+    if slos is not None:
+        from lukhas_obs.catalog.slo import slo_problems
+
+        yield from slo_problems(slos, catalog.metrics, catalog.name)
+    if dashboards:
+        from lukhas_obs.catalog.dashboard import dashboard_problems
+
+        yield from dashboard_problems(dashboards, catalog.metrics, slos, catalog.name)
 
 
 def _validate_metric(m: MetricSpec) -> Iterable[str]:
@@ -265,11 +397,43 @@ def _promlint(name: str) -> Iterable[str]:
             yield f"exposed name abbreviates a unit ({unit!r}); use the base unit (seconds, bytes)"
 
 
+def _template_problem(s: SpanSpec) -> str | None:
+    """Why ``s.name`` is not a template of plain ``{identifier}`` fields (format specs, attributes, indexes and
+    conversions would run code in ``str.format`` or raise), or None."""
+    try:
+        parsed = list(string.Formatter().parse(s.name))
+    except ValueError as exc:
+        return f"name is not a valid template ({exc}); fields are {{identifier}}, literal braces are not allowed"
+    for _, fname, spec, conversion in parsed:
+        if fname is not None and (not _TEMPLATE_FIELD_RE.match(fname) or spec or conversion):
+            shown = fname + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            return f"template field {{{shown}}} must be a plain lower_snake_case {{identifier}}"
+    return None
+
+
+def _expansion(s: SpanSpec) -> int:
+    """How many concrete names the template expands to (checked before expanding: the product can be huge)."""
+    count = 1
+    for _, fname, _, _ in string.Formatter().parse(s.name):
+        if fname:
+            count *= len(s.params.get(fname, ()))
+            if count > MAX_SPAN_NAMES:
+                return count
+    return count
+
+
 def _validate_span(s: SpanSpec) -> Iterable[str]:
     if s.kind not in SPAN_KINDS:
         yield f"kind {s.kind!r} is not one of {', '.join(SPAN_KINDS)}"
     if not s.component:
         yield "component is empty"
+    template = _template_problem(s)
+    if template is not None:
+        yield template
+        return
+    if _expansion(s) > MAX_SPAN_NAMES:
+        yield f"the template expands to more than {MAX_SPAN_NAMES} span names"
+        return
     fields_ = [f for _, f, _, _ in string.Formatter().parse(s.name) if f]
     for fname in fields_:
         if not s.params.get(fname):

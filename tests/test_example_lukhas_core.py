@@ -41,7 +41,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import lukhas_obs
 from lukhas_obs.catalog import builtin
-from lukhas_obs.demo import WORKLOADS, load_workload
+from lukhas_obs.demo import load_workload
+from lukhas_obs.systems import system
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE_METRICS = [m.exposed for m in builtin("lukhas_core").metrics]
@@ -420,7 +421,7 @@ def test_seed_003_acceptance_checklist_on_exported_spans(telemetry, cheap_hasher
 
 
 def test_demo_workload_entry_points_at_the_example():
-    assert WORKLOADS["lukhas_core"] == "lukhas_obs_examples.lukhas_core.workload:LukhasCoreWorkload"
+    assert system("lukhas_core").workload == "lukhas_obs_examples.lukhas_core.workload:LukhasCoreWorkload"
     workload = load_workload("lukhas_core")
     assert isinstance(workload, LukhasCoreWorkload)
     assert not hasattr(__import__("lukhas_obs.demo").demo, "SyntheticWorkload")

@@ -116,7 +116,7 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def register_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``lukhas-obs demo`` to the command line."""
     demo = sub.add_parser("demo", help="run a demo workload: /metrics served in-process, traces to a local file")
     demo.add_argument("--system", default="lukhas_core", help="which system's workload to run (default lukhas_core)")

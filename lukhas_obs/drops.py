@@ -80,8 +80,8 @@ def _bounded_where(where: object) -> str:
     if where.__class__ is not str:
         where = str.__str__(where) if isinstance(where, str) else OTHER  # never call a subclass's dunders
     if where in _wheres:
-        return where  # type: ignore[return-value]
-    text = safe_text(where, MAX_WHERE_LENGTH)  # type: ignore[arg-type]
+        return where
+    text = safe_text(where, MAX_WHERE_LENGTH)
     with _warned_lock:
         if text in _wheres:
             return text

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import enum
 import functools
 import itertools
 import logging
@@ -50,7 +51,7 @@ import re
 import string
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -316,7 +317,16 @@ _CLI_RE = re.compile(
 _KEY_CHAR_SET = frozenset(_KEY_CHARS)
 #: Up to this length, a rule runs only when its literal prefix occurs (``in`` is cheaper than a call into ``re``).
 _GATE_MAX_LENGTH = 8192
-_MISSING: Any = object()
+
+
+class _Missing(enum.Enum):
+    """The type of :data:`_MISSING`, so a type checker narrows ``cache.get(key, _MISSING)`` on ``is _MISSING``."""
+
+    MISSING = enum.auto()
+
+
+#: "Not cached" (``None`` is a cached answer).
+_MISSING: Final = _Missing.MISSING
 
 
 @functools.lru_cache(maxsize=256)
@@ -372,7 +382,7 @@ class Scrubber:
         """The words that make ``key`` sensitive (cached, bounded), or None."""
         cached = self._key_cache.get(key, _MISSING)
         if cached is not _MISSING:
-            return cached  # type: ignore[return-value]
+            return cached
         rule: tuple[str, ...] | None = None
         if key not in self.allow:
             rule = _classify_words(_key_words(key))
@@ -466,8 +476,8 @@ class Scrubber:
             self._key_value_spans(text, lowered, append, gate)
         mask = (text.encode("ascii") if text.isascii() else text.encode("ascii", "replace")).translate(_CARD_MASK)
         if b"0000" in mask:
-            for match in _CARD_RE.finditer(mask):
-                start, end = match.span()
+            for card in _CARD_RE.finditer(mask):  # bytes matches: not the ``match`` (str) of the loops around
+                start, end = card.span()
                 if _card_ok(text[start:end]):
                     append((start, end, _CARD_PRIORITY, _CARD_NAME))
         for pattern in self._extra:

@@ -29,12 +29,14 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
+from contextvars import Token
 from time import perf_counter
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from lukhas_obs import catalog, drops, tracing
@@ -45,6 +47,7 @@ __all__ = ["SpanScope", "enabled", "sanitize_attributes", "span", "timed"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: Instrumentation scope of spans opened through these helpers.
 SCOPE = "lukhas_obs.spans"
@@ -133,11 +136,12 @@ def sanitize_attributes(where: str, attributes: Mapping[str, object]) -> dict[st
     except Exception:
         drops.report(where, "invalid_attribute_value", "span attributes", attribute=True)
         return out
+    reason: str | None
     for key, value in items:
         if value is None:
             continue
         try:
-            clean_key = key if type(key) is str else clean_text(key, MAX_NAME_LENGTH)
+            clean_key: str | None = key if type(key) is str else clean_text(key, MAX_NAME_LENGTH)
             if not clean_key:
                 reason = "invalid_attribute_value"  # a key that is not text
             else:
@@ -161,24 +165,30 @@ def _key_text(key: object) -> str:
 def _legal(value: object) -> tuple[Any, str | None]:
     """(the OTel-legal form of ``value``, None) or (None, the drop reason)."""
     kind = type(value)
-    if kind is str:
-        return (value if value.isascii() else clean_text(value, None)), None  # type: ignore[union-attr]
+    if type(value) is str:
+        return (value if value.isascii() else clean_text(value, None)), None
     if kind is bool or kind is float:
         return value, None
-    if kind is int:
-        return (value, None) if _INT64_MIN <= value <= _INT64_MAX else (None, "out_of_range")  # type: ignore[operator]
+    if type(value) is int:
+        return (value, None) if _INT64_MIN <= value <= _INT64_MAX else (None, "out_of_range")
+    # Below, the casts restate what ``_kind``/``issubclass`` established from ``type(value)`` (never
+    # ``isinstance``, which a spoofed ``__class__`` fools): a type checker cannot narrow ``value`` through them.
     primitive = _kind(value)
     if primitive is str:
         return clean_text(value, None), None
     if primitive is int:
-        number = int.__int__(value)  # type: ignore[arg-type]
+        number = int.__int__(cast(int, value))
         return (number, None) if _INT64_MIN <= number <= _INT64_MAX else (None, "out_of_range")
     if primitive is float:
-        return float.__float__(value), None  # type: ignore[arg-type]
+        return float.__float__(cast(float, value)), None
     if primitive is bool:
         return value, None
     if issubclass(kind, (list, tuple)):
-        items = list(tuple.__iter__(value) if issubclass(kind, tuple) else list.__iter__(value))  # type: ignore[arg-type]
+        items: list[object] = list(
+            tuple.__iter__(cast("tuple[object, ...]", value))
+            if issubclass(kind, tuple)
+            else list.__iter__(cast("list[object]", value))
+        )
         if not _homogeneous(items):
             return None, "invalid_attribute_value"
         clean = []
@@ -215,7 +225,7 @@ class _Open:
 
     __slots__ = ("span", "start", "token")
 
-    def __init__(self, span: Span, token: object, start: float) -> None:
+    def __init__(self, span: Span, token: Token[Context] | None, start: float) -> None:
         self.span = span
         self.token = token
         self.start = start
@@ -328,7 +338,7 @@ class SpanScope:
         finally:
             try:
                 if state.token is not None:
-                    otel_context.detach(state.token)  # type: ignore[arg-type]
+                    otel_context.detach(state.token)
                 state.span.end()
             except Exception as internal:  # pragma: no cover - processors never raise
                 drops.report(self._name or WHERE, "internal_error", type(internal).__name__)
@@ -375,7 +385,7 @@ class SpanScope:
             return functools.wraps(fn)(self._wrap_coroutine(fn))  # type: ignore[return-value]
         return functools.wraps(fn)(self._wrap_function(fn))  # type: ignore[return-value]
 
-    def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)`` inside the scope and return its result (one decorated call, inline).
 
         Safe to use from many threads on one shared instance: the per-call state is local.
@@ -391,7 +401,7 @@ class SpanScope:
         self._close(state, None)
         return result
 
-    async def run_async(self, fn: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+    async def run_async(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)`` inside the scope and return its result (the coroutine form of :meth:`run`)."""
         state = self._open()
         if state is None:
@@ -574,11 +584,12 @@ def timed(
     histogram = metric(metric_exposed_name)
     if not isinstance(histogram, HistogramHandle):
         raise TypeError(f"timed() needs a histogram; {metric_exposed_name!r} is a {histogram.spec.kind}")
-    counter = None
+    counter: CounterHandle | None = None
     if failures is not None:
-        counter = metric(failures)
-        if not isinstance(counter, CounterHandle):
-            raise TypeError(f"failures= needs a counter; {failures!r} is a {counter.spec.kind}")
+        handle = metric(failures)
+        if not isinstance(handle, CounterHandle):
+            raise TypeError(f"failures= needs a counter; {failures!r} is a {handle.spec.kind}")
+        counter = handle
     if span_name is None or (span_name.__class__ is str and not span_name):  # never truth-test a caller's object
         span_name = histogram.spec.otel_name
     return SpanScope(

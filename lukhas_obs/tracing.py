@@ -186,7 +186,7 @@ class _SwitchingTracer(trace.Tracer):
             self._generation = _generation
         return self._delegate
 
-    def start_span(  # type: ignore[override]
+    def start_span(
         self,
         name: str,
         context: otel_context.Context | None = None,
@@ -221,7 +221,7 @@ class _SwitchingTracer(trace.Tracer):
                 _report("invalid_span", type(first).__name__)
                 return trace.INVALID_SPAN
 
-    def start_as_current_span(  # type: ignore[override]
+    def start_as_current_span(
         self,
         name: str,
         context: otel_context.Context | None = None,

@@ -64,6 +64,17 @@ class _Limits:
         "send_timeout",
     )
 
+    # Declared for the type checker; set (validated) by ``__init__`` from its keyword arguments.
+    body_timeout: float
+    handshake_timeout: float
+    header_timeout: float
+    send_timeout: float
+    max_body: int
+    max_connections: int
+    max_header_bytes: int
+    max_headers: int
+    max_request_line: int
+
     def __init__(self, **values: float) -> None:
         for name, value in values.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):

@@ -13,7 +13,14 @@ import dataclasses
 import logging
 from typing import Any
 
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData, NumberDataPoint
+from opentelemetry.sdk.metrics.export import (
+    Gauge,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    NumberDataPoint,
+    Sum,
+)
 
 __all__ = ["Int64SafeMetricExporter", "int64_safe"]
 
@@ -23,7 +30,7 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 def _outside(point: object) -> bool:
     value = getattr(point, "value", None)
-    return value.__class__ is int and not _INT64_MIN <= value <= _INT64_MAX  # type: ignore[operator]
+    return value.__class__ is int and not _INT64_MIN <= value <= _INT64_MAX
 
 
 def int64_safe(data: MetricsData) -> MetricsData:
@@ -35,11 +42,14 @@ def int64_safe(data: MetricsData) -> MetricsData:
         for sm in rm.scope_metrics:
             metrics = []
             for metric in sm.metrics:
-                points = getattr(metric.data, "data_points", ())
-                if any(isinstance(p, NumberDataPoint) and _outside(p) for p in points):
-                    changed = True
-                    fixed = [dataclasses.replace(p, value=float(p.value)) if _outside(p) else p for p in points]
-                    metric = dataclasses.replace(metric, data=dataclasses.replace(metric.data, data_points=fixed))
+                series = metric.data
+                # Only sums and gauges carry NumberDataPoint values (histograms have their own point types).
+                if isinstance(series, (Sum, Gauge)):
+                    points = series.data_points
+                    if any(isinstance(p, NumberDataPoint) and _outside(p) for p in points):
+                        changed = True
+                        fixed = [dataclasses.replace(p, value=float(p.value)) if _outside(p) else p for p in points]
+                        metric = dataclasses.replace(metric, data=dataclasses.replace(series, data_points=fixed))
                 metrics.append(metric)
             scope_metrics.append(dataclasses.replace(sm, metrics=metrics))
         resource_metrics.append(dataclasses.replace(rm, scope_metrics=scope_metrics))

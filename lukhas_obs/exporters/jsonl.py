@@ -32,7 +32,7 @@ _ID_KEYS = ("traceId", "spanId", "parentSpanId")
 
 def request_to_otlp_json(message: Any) -> dict[str, Any]:
     """OTLP/JSON of a protobuf export request: camelCase keys, integer enums, hex trace and span ids."""
-    doc = MessageToDict(message, use_integers_for_enums=True)
+    doc: dict[str, Any] = MessageToDict(message, use_integers_for_enums=True)
     for resource_spans in doc.get("resourceSpans", ()):
         for scope_spans in resource_spans.get("scopeSpans", ()):
             for span in scope_spans.get("spans", ()):

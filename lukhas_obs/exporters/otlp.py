@@ -41,9 +41,11 @@ def _build(cfg: OtlpSettings) -> Any:
 
 def span_exporter(cfg: OtlpSettings) -> SpanExporter:
     """An OTLP span exporter for ``cfg`` (protocol ``grpc`` or ``http/protobuf``)."""
-    return _build(cfg)
+    exporter: SpanExporter = _build(cfg)  # the class is imported by name: say what it is
+    return exporter
 
 
 def metric_exporter(cfg: OtlpSettings) -> MetricExporter:
     """An OTLP metric exporter for ``cfg``; cumulative temporality, like the Prometheus reader."""
-    return _build(cfg)
+    exporter: MetricExporter = _build(cfg)  # the class is imported by name: say what it is
+    return exporter

@@ -33,12 +33,14 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.exposition import generate_latest as _generate_text
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as _OPENMETRICS_CONTENT_TYPE
-from prometheus_client.openmetrics.exposition import generate_latest as _generate_openmetrics
+from prometheus_client.openmetrics.exposition import generate_latest as _openmetrics_generate_latest
 
 from lukhas_obs.errors import ConfigurationError
 from lukhas_obs.exporters.http_server import HardenedHTTPServer
 
 _log = logging.getLogger("lukhas_obs")
+#: prometheus_client's OpenMetrics ``generate_latest`` has no annotations; this is its signature as used here.
+_generate_openmetrics: Callable[[Any], bytes] = _openmetrics_generate_latest
 
 RegistrySource = Callable[[], "CollectorRegistry | None"]
 _HEALTH_BODY = json.dumps({"status": "ok"}).encode()

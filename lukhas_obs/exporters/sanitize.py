@@ -38,7 +38,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
@@ -95,12 +95,12 @@ def clean_text(value: object, limit: int | None) -> str | None:
     A ``str`` subclass is copied with ``str.__str__`` (C level: its own ``__str__``/``__len__``/``__hash__`` are never
     called); a lone surrogate becomes U+FFFD (a surrogate *pair* written as two code points is joined).
     """
-    kind = type(value)
-    if kind is not str:
-        if not issubclass(kind, str):
-            return None
-        value = str.__str__(value)  # type: ignore[arg-type]
-    text: str = value  # type: ignore[assignment]
+    if type(value) is str:
+        text = value
+    elif issubclass(type(value), str):
+        text = str.__str__(value)
+    else:
+        return None
     if limit is not None and len(text) > limit:
         text = text[:limit]
     if not text.isascii():
@@ -153,7 +153,7 @@ def _clean_value(value: Any, limit: int | None, depth: int) -> Any:
     if isinstance(value, Mapping):
         result: dict[str, Any] = {}
         same = kind is dict
-        for index, (key, item) in enumerate(dict.items(value) if kind is dict else value.items()):
+        for index, (key, item) in enumerate(value.items()):
             if index >= MAX_MAP_ITEMS:
                 same = False
                 break
@@ -248,16 +248,23 @@ def _timestamp(value: object) -> int | None:
     """A nanosecond timestamp as an int inside uint64, or raise :class:`_Drop`."""
     if value is None:
         return None
-    kind = type(value)
-    if kind is not int:
+    if type(value) is int:
+        number = value
+    else:
+        kind = type(value)
         if issubclass(kind, bool) or not issubclass(kind, (int, float)):
             raise _Drop(OUT_OF_RANGE)
+        # The casts restate the issubclass(type(value), ...) checks (never isinstance, which a spoofed __class__
+        # fools); a type checker cannot narrow ``value`` through ``type(value)``.
         try:
-            value = int(float.__float__(value)) if issubclass(kind, float) else int.__int__(value)
+            if issubclass(kind, float):
+                number = int(float.__float__(cast(float, value)))
+            else:
+                number = int.__int__(cast(int, value))
         except (OverflowError, ValueError) as exc:  # inf, nan
             raise _Drop(OUT_OF_RANGE) from exc
-    if 0 <= value <= _UINT64_MAX:  # type: ignore[operator]
-        return value  # type: ignore[return-value]
+    if 0 <= number <= _UINT64_MAX:
+        return number
     raise _Drop(OUT_OF_RANGE)
 
 

@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from typing import Any
 
 from opentelemetry.context import Context
@@ -58,9 +58,9 @@ def _add(exposed: str, amount: int, **attributes: str) -> None:
     if amount <= 0:
         return
     try:
-        from lukhas_obs.instruments import metric
+        from lukhas_obs.instruments import counter
 
-        metric(exposed).add(amount, **attributes)  # type: ignore[attr-defined]
+        counter(exposed).add(amount, **attributes)
     except Exception:  # pragma: no cover - handles never raise; this guards an import-time problem
         pass
 
@@ -197,7 +197,7 @@ class CountingMetricExporter(MetricExporter):
             self._warn(self.exporter, "shutdown", exc)
 
 
-def _private_queue(processor: SpanProcessor) -> tuple[Any, int] | None:
+def _private_queue(processor: SpanProcessor) -> tuple[Sized, int] | None:
     """The (queue, capacity) of a ``BatchSpanProcessor``: SDK >= 1.34 keeps them on ``_batch_processor``."""
     holder = getattr(processor, "_batch_processor", processor)
     queue = getattr(holder, "_queue", None)
@@ -232,6 +232,7 @@ class QueueWatch(SpanProcessor):
         self._pid = os.getpid()
         self._warned = False
         found = _private_queue(inner)
+        self._queue: Sized | None
         self._queue, self.capacity = found if found is not None else (None, 0)
         if found is not None:
             _register(self)
@@ -314,9 +315,9 @@ def _register(watch: QueueWatch) -> None:
             return
         _gauge_registered = True
     try:
-        from lukhas_obs.instruments import metric
+        from lukhas_obs.instruments import observable_gauge
 
-        metric(SPAN_QUEUE_SIZE).observe(_queue_sizes)  # type: ignore[attr-defined]
+        observable_gauge(SPAN_QUEUE_SIZE).observe(_queue_sizes)
     except Exception as exc:  # pragma: no cover - the catalog ships this metric
         _log.debug("lukhas_obs: cannot register %s: %s", SPAN_QUEUE_SIZE, exc)
 

@@ -21,9 +21,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from lukhas_obs.catalog.spec import Catalog
+
+if TYPE_CHECKING:  # imported when generation runs (see above)
+    from lukhas_obs.generate.output import GeneratedFile
 
 __all__ = ["KINDS", "generate", "register_cli", "select_catalogs", "shipped_catalogs"]
 
@@ -77,7 +80,7 @@ def select_catalogs(
     return tuple({c.name: c for c in chosen}.values())
 
 
-def _producers() -> dict[str, Callable[[Sequence[Catalog]], list]]:  # type: ignore[type-arg]
+def _producers() -> dict[str, Callable[[Sequence[Catalog]], list[GeneratedFile]]]:
     from lukhas_obs.generate import dashboards, docs, promtool_tests, rules
 
     return {
@@ -88,7 +91,7 @@ def _producers() -> dict[str, Callable[[Sequence[Catalog]], list]]:  # type: ign
     }
 
 
-def generate(kinds: Sequence[str], catalogs: Sequence[Catalog] | None = None) -> list:  # type: ignore[type-arg]
+def generate(kinds: Sequence[str], catalogs: Sequence[Catalog] | None = None) -> list[GeneratedFile]:
     """Every :class:`~lukhas_obs.generate.output.GeneratedFile` of ``kinds`` (``all`` = every kind), in order.
 
     Raises ValueError for an unknown kind or when two catalogs would write the same path.
@@ -132,7 +135,7 @@ def run(
     return 0
 
 
-def register_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``lukhas-obs generate {rules,tests,dashboards,docs,all} --out DIR`` to the command line."""
     parser = sub.add_parser(
         "generate",

@@ -87,12 +87,12 @@ def dashboard_json(catalog: Catalog, dash: DashboardSpec) -> dict[str, Any]:
     if dash.description:
         board = board.description(dash.description)
     for var in dash.variables:
-        query = f"label_values({_variable_sample(catalog.metric(var.metric))}, {var.name})"
+        values_query = f"label_values({_variable_sample(catalog.metric(var.metric))}, {var.name})"
         board = board.with_variable(
             builders.QueryVariable(var.name)
             .label(var.label)
             .datasource(datasource)
-            .query(query)
+            .query(values_query)
             .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(model.VariableSort.ALPHABETICAL_ASC)
             .current(model.VariableOption(text=var.default, value=var.default, selected=True))

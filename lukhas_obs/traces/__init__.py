@@ -185,7 +185,7 @@ def _add_input_and_filters(parser: argparse.ArgumentParser, limit_help: str) -> 
     parser.add_argument("--limit", type=_non_negative_int, metavar="N", help=limit_help)
 
 
-def register_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``lukhas-obs traces show|export`` to the command line."""
     traces = sub.add_parser("traces", help="inspect local trace files: terminal waterfall, Jaeger/OTLP JSON export")
     actions = traces.add_subparsers(dest="traces_command", required=True)

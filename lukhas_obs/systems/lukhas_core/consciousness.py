@@ -30,7 +30,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span
 
 from lukhas_obs import drops
-from lukhas_obs.instruments import INT64_MAX, metric
+from lukhas_obs.instruments import INT64_MAX, counter, gauge
 from lukhas_obs.scopes import RecordingScope
 from lukhas_obs.spans import enabled, timed
 
@@ -41,8 +41,8 @@ ANOMALIES_TOTAL = "lukhas_reflection_anomalies_total"
 DREAM_STEP_SECONDS = "lukhas_dream_step_seconds"
 BACKPRESSURE = "lukhas_dream_backpressure"
 
-_anomalies = metric(ANOMALIES_TOTAL)
-_backpressure = metric(BACKPRESSURE)
+_anomalies = counter(ANOMALIES_TOTAL)
+_backpressure = gauge(BACKPRESSURE)
 
 
 def record_anomalies(found: int | Sized) -> int:
@@ -58,8 +58,8 @@ def record_anomalies(found: int | Sized) -> int:
         return 0
     if count.__class__ is int and count == 0:
         return 0
-    _anomalies.add(count)  # type: ignore[attr-defined]  # the handle drops and reports anything unusable
-    return count if count.__class__ is int and 0 < count <= INT64_MAX else 0  # type: ignore[operator,return-value]
+    _anomalies.add(count)  # the handle drops and reports anything unusable
+    return count if count.__class__ is int and 0 < count <= INT64_MAX else 0
 
 
 def set_backpressure(ratio: float) -> bool:
@@ -77,12 +77,12 @@ def set_backpressure(ratio: float) -> bool:
             value = math.nan
         if math.isfinite(value):
             if 0.0 <= value <= 1.0:
-                _backpressure.set(ratio)  # type: ignore[attr-defined]
+                _backpressure.set(ratio)
                 return True
             if enabled():
                 drops.report(BACKPRESSURE, "out_of_range", "expected a ratio in [0, 1]")
             return False
-    _backpressure.set(ratio)  # type: ignore[attr-defined]  # the handle reports NaN, infinity, non-numbers
+    _backpressure.set(ratio)  # the handle reports NaN, infinity, non-numbers
     return False
 
 
@@ -120,7 +120,15 @@ _IDLE_STEP = DreamStep(trace.INVALID_SPAN)
 
 def reflect(*, phase: str | None = None, **attributes: object) -> RecordingScope[Reflection]:
     """Span ``consciousness.reflect`` (attribute ``phase``) timed into ``lukhas_reflection_latency_seconds``."""
-    scope = timed(REFLECTION_SECONDS, span_name="consciousness.reflect", **{**attributes, "phase": phase})
+    # timed()'s own keywords are spelled out, so the attributes can only fill its ``**attributes``.
+    span_attributes = {**attributes, "phase": phase}
+    scope = timed(
+        REFLECTION_SECONDS,
+        span_name="consciousness.reflect",
+        failures=None,
+        redact_exceptions=False,
+        **span_attributes,
+    )
     return RecordingScope(scope, Reflection, _IDLE_REFLECTION)
 
 
@@ -129,5 +137,11 @@ def dream_step(
 ) -> RecordingScope[DreamStep]:
     """Span ``consciousness.dream.step`` (``phase``, ``max_time_ms``) timed into ``lukhas_dream_step_seconds``."""
     span_attributes = {**attributes, "phase": phase, "max_time_ms": max_time_ms}
-    scope = timed(DREAM_STEP_SECONDS, span_name="consciousness.dream.step", **span_attributes)
+    scope = timed(
+        DREAM_STEP_SECONDS,
+        span_name="consciousness.dream.step",
+        failures=None,
+        redact_exceptions=False,
+        **span_attributes,
+    )
     return RecordingScope(scope, DreamStep, _IDLE_STEP)

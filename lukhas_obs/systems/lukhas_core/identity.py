@@ -33,7 +33,7 @@ from opentelemetry import trace
 
 from lukhas_obs import drops
 from lukhas_obs.catalog import FOLD_VALUE, find_metric
-from lukhas_obs.instruments import metric
+from lukhas_obs.instruments import counter
 from lukhas_obs.spans import SpanScope, enabled, timed
 
 __all__ = ["TIERS", "AuthOutcome", "authenticate", "authenticate_async", "authenticated", "outcome"]
@@ -53,7 +53,7 @@ def _allowed(key: str) -> tuple[str, ...]:
 #: The tiers the catalog enumerates (T1 basic … T5 biometric).
 TIERS: tuple[str, ...] = _allowed("tier")
 _REASONS = frozenset(_allowed("reason"))
-_failures = metric(FAILURES_TOTAL)
+_failures = counter(FAILURES_TOTAL)
 _scopes: dict[str, SpanScope] = {}
 
 
@@ -129,7 +129,7 @@ def _record(tier: str, result: R) -> R:
     if not ok:
         folded = _fold_reason(reason)
         span.set_attribute("auth.reason", folded)
-        _failures.add(1, tier=tier, reason=folded)  # type: ignore[attr-defined]
+        _failures.add(1, tier=tier, reason=folded)
     return result
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from lukhas_obs.instruments import metric
+from lukhas_obs.instruments import counter
 from lukhas_obs.scopes import RecordingScope
 from lukhas_obs.spans import SpanScope, timed
 
@@ -34,18 +34,18 @@ SEARCH_SECONDS = "lukhas_memory_search_seconds"
 DOCS_TOTAL = "lukhas_memory_docs_total"
 DEDUP_DROPPED_TOTAL = "lukhas_memory_dedup_dropped_total"
 
-_docs = metric(DOCS_TOTAL)
-_dedup = metric(DEDUP_DROPPED_TOTAL)
+_docs = counter(DOCS_TOTAL)
+_dedup = counter(DEDUP_DROPPED_TOTAL)
 
 
 def docs_indexed(count: int = 1) -> None:
     """Count ``count`` documents written to the store (``lukhas_memory_docs_total``)."""
-    _docs.add(count)  # type: ignore[attr-defined]
+    _docs.add(count)
 
 
 def duplicates_dropped(count: int = 1) -> None:
     """Count ``count`` documents dropped as duplicates (``lukhas_memory_dedup_dropped_total``)."""
-    _dedup.add(count)  # type: ignore[attr-defined]
+    _dedup.add(count)
 
 
 class MemoryEvent:
@@ -77,10 +77,14 @@ def add_event(
     metadata and are span attributes only — never labels, so they cannot explode the series count.
     """
     span_attributes = {**attributes, "mem.meta.size": size, "lane": lane, "fold": fold}
-    scope = timed(UPSERT_SECONDS, span_name="memory.add_event", **span_attributes)
+    # timed()'s own keywords are spelled out, so ``**span_attributes`` can only fill its ``**attributes`` (an
+    # attribute named like one of them is a TypeError at the call, as it always was for ``span_name``).
+    scope = timed(
+        UPSERT_SECONDS, span_name="memory.add_event", failures=None, redact_exceptions=False, **span_attributes
+    )
     return RecordingScope(scope, MemoryEvent, _IDLE)
 
 
 def query(*, k: int | None = None, **attributes: object) -> SpanScope:
     """Span ``memory.query`` (attribute ``k``) timed into ``lukhas_memory_search_seconds``; yields the span."""
-    return timed(SEARCH_SECONDS, span_name="memory.query", k=k, **attributes)
+    return timed(SEARCH_SECONDS, span_name="memory.query", failures=None, redact_exceptions=False, k=k, **attributes)

@@ -29,7 +29,11 @@ from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExp
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics._internal.exemplar import AlwaysOffExemplarFilter, AlwaysOnExemplarFilter
+from opentelemetry.sdk.metrics._internal.exemplar import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    ExemplarFilter,
+)
 from opentelemetry.sdk.metrics.export import (
     InMemoryMetricReader,
     MetricExporter,
@@ -147,7 +151,9 @@ class CapturingExporter(MetricExporter):
 class Pipeline:
     """One MeterProvider with the three readers, recording through the SDK (``own=False``) or the aggregator."""
 
-    def __init__(self, own: bool, *, scope_labels: bool = False, exemplar_filter: Any = None) -> None:
+    def __init__(
+        self, own: bool, *, scope_labels: bool = False, exemplar_filter: Any = None, locked: bool | None = None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.prometheus = PrometheusMetricReader(
             disable_target_info=False, scope_info_enabled=scope_labels, registry=self.registry
@@ -166,7 +172,7 @@ class Pipeline:
         self.meter = self.provider.get_meter(*SCOPE)
         self.recorders: list[Callable[[object, dict[str, object]], None]] = []
         if own:
-            self.aggregator = Aggregator()
+            self.aggregator = Aggregator(locked=locked)
             self.publisher = install(self.provider, self.aggregator, scope_name=SCOPE[0], scope_version=SCOPE[1])
             for kind, name, unit, description, buckets in METRICS:
                 state = self.aggregator.metric(name, description, unit, kind, buckets=buckets)
@@ -389,11 +395,23 @@ def _span_context(rng: random.Random, sampled: bool) -> SpanContext:
     return SpanContext(rng.getrandbits(128) | 1, rng.getrandbits(64) | 1, is_remote=False, trace_flags=flags)
 
 
-@pytest.mark.parametrize("exemplar_filter", ["trace_based", "always_on", "always_off"])
+class LargeValues(ExemplarFilter):
+    """A custom filter: the engine calls it like the SDK does (value, time, attributes, context)."""
+
+    def should_sample(self, value: float, time_unix_nano: int, attributes: Any, context: Any) -> bool:
+        return value > 1 and bool(trace.get_current_span(context).get_span_context().is_valid)
+
+
+@pytest.mark.parametrize("exemplar_filter", ["trace_based", "always_on", "always_off", "custom"])
 def test_exemplars_inside_sampled_spans_are_identical(exemplar_filter: str) -> None:
     """Histogram buckets keep the last sampled measurement; sums and gauges the SDK's size-1 random reservoir."""
-    filters = {"trace_based": None, "always_on": AlwaysOnExemplarFilter(), "always_off": AlwaysOffExemplarFilter()}
-    ops = scenario(5, measurements=7_000, collections=10)
+    filters = {
+        "trace_based": None,
+        "always_on": AlwaysOnExemplarFilter(),
+        "always_off": AlwaysOffExemplarFilter(),
+        "custom": LargeValues(),
+    }
+    ops = scenario(5, measurements=5_000, collections=10)
     rng = random.Random(99)
     spans = [_span_context(rng, sampled=rng.random() < 0.7) if rng.random() < 0.6 else None for _ in ops]
 
@@ -494,4 +512,73 @@ def test_bind_after_recording_is_refused_and_uninstall_restores_the_readers() ->
     publisher.uninstall()
     assert "_receive_metrics" not in vars(reader)
     assert reader.get_metrics_data() is None  # the anchor is silent and our metrics are gone
+    provider.shutdown()
+
+
+def test_the_locked_path_is_identical_too() -> None:
+    """The path free-threaded builds use (a lock per series) publishes the same data."""
+    ops = scenario(17, measurements=8_000, collections=10)
+    assert_identical(replay(Pipeline(own=False), ops), replay(Pipeline(own=True, locked=True), ops))
+
+
+class HostileKey(str):
+    def __hash__(self) -> int:
+        raise RuntimeError("no hash for you")
+
+
+def test_unadmitted_attributes_raise_to_the_caller_and_leave_no_half_series() -> None:
+    """``series()`` trusts admission: given what admission refuses it raises (the handle catches), creating nothing."""
+    aggregator = Aggregator()
+    state = aggregator.metric("a.b", "", "1", "counter")
+    with pytest.raises(TypeError):
+        state.series({"k": []})  # type: ignore[dict-item]
+    with pytest.raises(RuntimeError):
+        state.series({HostileKey("k"): 1})
+    assert len(state) == 0 and aggregator.active == []
+    state.series({"k": 1}).add(1)
+    assert len(state) == 1
+
+
+def test_a_failing_exemplar_filter_never_breaks_recording() -> None:
+    class Raising(ExemplarFilter):
+        def should_sample(self, value: float, *args: Any) -> bool:
+            if value == 0:  # the anchor's observation: the SDK itself would raise out of collect() on it
+                return False
+            raise RuntimeError("filter bug")
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False, exemplar_filter=Raising())
+    aggregator = Aggregator()
+    install(provider, aggregator, scope_name="x")
+    series = aggregator.metric("a.b", "", "1", "histogram", buckets=[1]).series({})
+    series.record(0.5)
+    series.record(2)
+    data = reader.get_metrics_data()
+    assert data is not None
+    point = data.resource_metrics[0].scope_metrics[0].metrics[0].data.data_points[0]
+    assert (point.count, point.sum, point.exemplars) == (2, 2.5, [])
+    provider.shutdown()
+
+
+def test_a_failing_merge_still_delivers_the_sdk_data_and_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lukhas_obs import drops
+
+    reported: list[tuple[str, str]] = []
+    monkeypatch.setattr(drops, "report", lambda where, reason, detail="", **kw: reported.append((where, reason)))
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    aggregator = Aggregator()
+    install(provider, aggregator, scope_name="x")
+    provider.get_meter("sdk").create_counter("sdk.total").add(4)
+    aggregator.metric("a.b", "", "1", "counter").series({}).add(1)
+
+    def broken(slot: int, time_unix_nano: int) -> list[Any]:
+        raise RuntimeError("aggregation bug")
+
+    monkeypatch.setattr(aggregator, "collect", broken)
+    data = reader.get_metrics_data()  # must not raise
+    assert data is not None
+    names = [m.name for sm in data.resource_metrics[0].scope_metrics for m in sm.metrics]
+    assert names == ["sdk.total"]  # the SDK's own metric, the anchor stripped
+    assert reported == [("lukhas_obs.aggregation", "internal_error")]
     provider.shutdown()

@@ -450,16 +450,16 @@ def _best_of_3(fn: Callable[[str], object], text: str) -> float:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("shape", list(HOSTILE))
 def test_value_rules_grow_linearly_on_hostile_input(shape):
-    """time(256 KB)/time(32 KB) < 16 (linear: 8, quadratic: 64), after a cheap 4 KB → 32 KB check that stops a
-    quadratic scrubber before it runs for minutes."""
+    """time(256 KB)/time(32 KB) < 24 (linear: 8, quadratic: 64; the margin absorbs a loaded machine's noise), after a
+    cheap 4 KB → 32 KB check that stops a quadratic scrubber before it runs for minutes."""
     def rules(text: str) -> str:  # uncapped: the patterns themselves, not the scan bound; cold caches every run
         return Scrubber()._apply_value_rules(text)
 
     make = HOSTILE[shape]
     t4, t32 = _best_of_3(rules, make(4 * 1024)), _best_of_3(rules, make(32 * 1024))
-    assert t32 / t4 < 16, f"{shape}: 4 KB {t4 * 1e3:.2f} ms → 32 KB {t32 * 1e3:.2f} ms"
+    assert t32 / t4 < 24, f"{shape}: 4 KB {t4 * 1e3:.2f} ms → 32 KB {t32 * 1e3:.2f} ms"
     t256 = _best_of_3(rules, make(256 * 1024))
-    assert t256 / t32 < 16, f"{shape}: 32 KB {t32 * 1e3:.2f} ms → 256 KB {t256 * 1e3:.2f} ms"
+    assert t256 / t32 < 24, f"{shape}: 32 KB {t32 * 1e3:.2f} ms → 256 KB {t256 * 1e3:.2f} ms"
 
 
 @pytest.mark.timeout(60)

@@ -254,7 +254,7 @@ class MetricHandle:
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError
             converted: int | float = (
-                operator.index(value) if isinstance(value, numbers.Integral) else float(value)  # type: ignore[arg-type]
+                operator.index(value) if isinstance(value, numbers.Integral) else float(value)
             )
         except Exception:  # a hostile __index__/__float__ is a value we cannot read
             drops.report(self.spec.exposed, "not_a_number", _class_name(value))

@@ -30,6 +30,7 @@ configuration is never half-applied.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import multiprocessing
 import multiprocessing.util
@@ -102,7 +103,7 @@ def span_limits(environ: Any = None) -> SpanLimits:
     for argument, default, names in _LIMITS:
         kwargs[argument] = None if any(str(env.get(n, "")).strip() for n in names) else default
     try:
-        return SpanLimits(**kwargs)  # type: ignore[arg-type]
+        return SpanLimits(**kwargs)
     except ValueError:
         for _argument, _default, names in _LIMITS:
             for name in names:
@@ -162,7 +163,7 @@ class Telemetry:
             steps.append(lambda: self.tracer_provider.force_flush(millis))  # type: ignore[union-attr]
         # Only push readers are flushed: MeterProvider.force_flush would also make the Prometheus reader collect,
         # and the exporter then renders that buffered collection next to the scrape's own (every series twice).
-        steps += [lambda reader=reader: reader.force_flush(millis) for reader in self.push_readers]
+        steps += [functools.partial(reader.force_flush, millis) for reader in self.push_readers]
         return _bounded("force_flush", steps, limit)
 
     def shutdown(self, timeout: float | None = None) -> bool:
@@ -357,7 +358,7 @@ def _flush_on_exit() -> None:
             except Exception:  # pragma: no cover - force_flush never raises
                 pass
             finally:
-                done.set()  # type: ignore[union-attr]
+                done.set()
 
         try:
             threading.Thread(target=run, name="lukhas-obs-exit-flush", daemon=True).start()

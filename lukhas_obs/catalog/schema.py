@@ -22,14 +22,12 @@ Problems are reported as ``<path>: <what is wrong>; <what is accepted>`` with pa
 from __future__ import annotations
 
 import json
-import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, Union
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -69,20 +67,10 @@ MAX_TEXT = 4096
 #: Problems listed in one CatalogError; the rest are counted.
 MAX_PROBLEMS = 100
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _valid_text(value: str) -> str:
-    """Refuse lone surrogates: they cannot be encoded, and a HELP line or label that holds one breaks ``/metrics``."""
-    if not value.isascii() and _SURROGATE.search(value):
-        raise PydanticCustomError("surrogate", "must be valid Unicode text (it holds a lone surrogate)")
-    return value
-
-
 #: A short string: names, keys, units, durations, colours.
-Name = Annotated[str, StringConstraints(max_length=MAX_NAME), AfterValidator(_valid_text)]
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME)]
 #: Free text.
-Text = Annotated[str, StringConstraints(max_length=MAX_TEXT), AfterValidator(_valid_text)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 #: A finite float (``allow_inf_nan=False`` on every model); an integer is accepted and becomes a float.
 Number = float
 
@@ -296,6 +284,8 @@ _EXPECTED = {
     "dict_type": "must be a mapping",
     "model_type": "must be a mapping",
     "model_attributes_type": "must be a mapping",
+    # pydantic-core refuses lone surrogates: they cannot be encoded, and a HELP line holding one breaks /metrics
+    "string_unicode": "must be valid Unicode text (it holds a lone surrogate)",
 }
 
 
@@ -367,9 +357,9 @@ def _message(error: Any, root: type[BaseModel], raw_loc: Sequence[Any]) -> tuple
         model = _model_at(root, _clean(raw_loc[:-1]))
         accepted = f"; accepted: {', '.join(accepted_keys(model))}" if model is not None else ""
         where = _path(parent) or "the document"
-        return parent, f"{where}: unknown key {str(last)[:60]!r}{accepted}"
+        return loc, f"{where}: unknown key {str(last)[:60]!r}{accepted}"
     if kind == "missing":
-        return parent, f"{_path(parent) or 'the document'}: {last} is required"
+        return loc, f"{_path(parent) or 'the document'}: {last} is required"
     if last == "[key]":
         return parent[:-1] if parent else parent, f"{_path(parent) or 'the document'}: keys must be strings, got " + (
             describe(value)
@@ -379,8 +369,13 @@ def _message(error: Any, root: type[BaseModel], raw_loc: Sequence[Any]) -> tuple
     elif kind in ("string_too_long", "too_long"):
         limit = (error.get("ctx") or {}).get("max_length")
         expected = f"must be at most {limit} {'characters' if kind == 'string_too_long' else 'items'} long"
+    elif kind in ("less_than_equal", "greater_than_equal"):
+        bound = (error.get("ctx") or {}).get("le" if kind == "less_than_equal" else "ge")
+        expected = f"must be {'at most' if kind == 'less_than_equal' else 'at least'} {bound}"
     else:
         expected = str(error["msg"])
+        if expected.startswith("Input should be "):
+            expected = "must be " + expected[len("Input should be ") :]
     if kind in ("undefined_bucket_set", "undefined_attribute"):
         return loc, f"{_path(parent) or 'the document'}: {expected}"
     if kind in ("model_type", "model_attributes_type"):
@@ -391,7 +386,7 @@ def _message(error: Any, root: type[BaseModel], raw_loc: Sequence[Any]) -> tuple
         text = f"{_path(parent)}: {last} {expected}"
     else:
         text = f"{_path(loc) or 'the document'} {expected}"
-    if kind in _EXPECTED or kind in ("buckets", "surrogate") or kind.endswith("_type"):
+    if kind in _EXPECTED or kind in ("buckets", "less_than_equal", "greater_than_equal") or kind.endswith("_type"):
         text += f", got {describe(value)}"
         if kind == "string_type" and isinstance(value, (int, float)):
             text += " (quote it if it is text)"

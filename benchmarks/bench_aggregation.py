@@ -15,7 +15,8 @@ What is measured (medians over interleaved batches, ns per operation including t
   says otherwise; "sampled span" rows record inside a current sampled span (the exemplar slow path).
 - **collect**: one in-memory reader collection of N histogram series (each with a few measurements), through the
   SDK's reader path (``get_metrics_data()``) for both: own aggregation merged by the compatibility seam vs plain
-  SDK aggregation.
+  SDK aggregation; and one ``/metrics`` rendering (``generate_latest``) through the OTel Prometheus exporter, which
+  converts and renders the same data for both (most of that time is the exporter's and prometheus_client's).
 - **memory per series**: tracemalloc growth creating N histogram series (one measurement each), divided by N.
 """
 
@@ -43,7 +44,7 @@ from opentelemetry.sdk.metrics._internal.exemplar import AlwaysOffExemplarFilter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import Counter as PCounter
 from prometheus_client import Gauge as PGauge
 from prometheus_client import Histogram as PHistogram
@@ -73,6 +74,7 @@ QUICK = Config(batch_ops=300, repeats=2, collect_sizes=(10, 100), collect_repeat
 
 
 def providers(exemplar_filter: Any = None) -> tuple[MeterProvider, InMemoryMetricReader]:
+    """A provider with a Prometheus reader (its registry in :data:`REGISTRIES`) and an in-memory reader."""
     registry = CollectorRegistry(auto_describe=True)
     # no SDK overflow series below 20k series (its default limit, 2000, would make larger SDK runs look cheap)
     memory = InMemoryMetricReader(cardinality_limits=dict.fromkeys(_INSTRUMENTS, 20_000))
@@ -85,7 +87,11 @@ def providers(exemplar_filter: Any = None) -> tuple[MeterProvider, InMemoryMetri
     provider = MeterProvider(
         metric_readers=[prom, memory], resource=RESOURCE, shutdown_on_exit=False, exemplar_filter=exemplar_filter
     )
+    REGISTRIES[provider] = registry
     return provider, memory
+
+
+REGISTRIES: dict[MeterProvider, CollectorRegistry] = {}
 
 
 def own(exemplar_filter: Any = None, locked: bool | None = None) -> tuple[Aggregator, MeterProvider, Any]:
@@ -123,7 +129,9 @@ def hot_path(config: Config) -> list[tuple[str, float, float | None, float | Non
     # raw OTel SDK
     sdk_provider, _ = providers()
     meter = sdk_provider.get_meter("raw", "1")
-    o_hist = meter.create_histogram("bench.search", unit="s", explicit_bucket_boundaries_advisory=list(BUCKETS))
+    o_hist = meter.create_histogram(
+        "bench.search", unit="s", description="d", explicit_bucket_boundaries_advisory=list(BUCKETS)
+    )
     o_cnt = meter.create_counter("bench.docs")
     o_updown = meter.create_up_down_counter("bench.inflight")
     o_gauge = meter.create_gauge("bench.level")
@@ -175,7 +183,8 @@ def hot_path(config: Config) -> list[tuple[str, float, float | None, float | Non
     return out
 
 
-def collect(config: Config) -> list[tuple[int, float, float]]:
+def collect(config: Config) -> list[tuple[int, float, float, float, float]]:
+    """Per size: (n, own collect ms, SDK collect ms, own scrape ms, SDK scrape ms)."""
     rng = random.Random(3)
     out = []
     for n in config.collect_sizes:
@@ -183,7 +192,7 @@ def collect(config: Config) -> list[tuple[int, float, float]]:
         state = agg.metric("bench.search", "d", "s", "histogram", buckets=BUCKETS)
         sdk_provider, sdk_memory = providers()
         o_hist = sdk_provider.get_meter("lukhas_obs", "bench").create_histogram(
-            "bench.search", unit="s", explicit_bucket_boundaries_advisory=list(BUCKETS)
+            "bench.search", unit="s", description="d", explicit_bucket_boundaries_advisory=list(BUCKETS)
         )
         for i in range(n):
             attrs = {"lane": "candidate", "route": f"r{i}"}
@@ -192,15 +201,25 @@ def collect(config: Config) -> list[tuple[int, float, float]]:
                 v = rng.random()
                 series.record(v)
                 o_hist.record(v, attrs)
-        times: list[list[float]] = [[], []]
-        for _ in range(config.collect_repeats):
+        for reader, provider in ((own_memory, own_provider), (sdk_memory, sdk_provider)):  # warm-up, untimed
+            reader.get_metrics_data()
+            generate_latest(REGISTRIES[provider])
+        times: list[list[float]] = [[], [], [], []]
+        repeats = config.collect_repeats if n < 10_000 else min(2, config.collect_repeats)
+        for _ in range(repeats):
             for column, reader in enumerate((own_memory, sdk_memory)):
                 gc.collect()
                 start = perf_counter_ns()
                 data = reader.get_metrics_data()
                 times[column].append((perf_counter_ns() - start) / 1e6)
                 assert data is not None
-        out.append((n, statistics.median(times[0]), statistics.median(times[1])))
+            for column, provider in enumerate((own_provider, sdk_provider)):
+                gc.collect()
+                start = perf_counter_ns()
+                body = generate_latest(REGISTRIES[provider])
+                times[2 + column].append((perf_counter_ns() - start) / 1e6)
+                assert body.count(b"_count{") == n
+        out.append((n, *(statistics.median(t) for t in times)))  # type: ignore[arg-type]
         own_provider.shutdown()
         sdk_provider.shutdown()
     return out
@@ -219,7 +238,7 @@ def _own_series_maker() -> tuple[Callable[[dict[str, str]], None], MeterProvider
 def _sdk_series_maker() -> tuple[Callable[[dict[str, str]], None], MeterProvider]:
     provider, _ = providers()
     hist = provider.get_meter("lukhas_obs", "bench").create_histogram(
-        "bench.search", unit="s", explicit_bucket_boundaries_advisory=list(BUCKETS)
+        "bench.search", unit="s", description="d", explicit_bucket_boundaries_advisory=list(BUCKETS)
     )
 
     def make(a: dict[str, str]) -> None:
@@ -274,10 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, a, b, c in hot_path(config):
         print(f"| {name} | {_ns(a)} | {_ns(b)} | {_ns(c)} | {_ratio(a, b)} | {_ratio(a, c)} |")
     print()
-    print("| in-memory reader collect, histogram series (ms) | own (through the seam) | plain SDK | own / SDK |")
-    print("|---|---:|---:|---:|")
-    for n, a, b in collect(config):
-        print(f"| {n:,} | {a:.2f} | {b:.2f} | {_ratio(a, b)} |")
+    print(
+        "| histogram series | in-memory collect, own (ms) | plain SDK (ms) | own / SDK "
+        "| Prometheus scrape via the OTel exporter, own (ms) | plain SDK (ms) | own / SDK |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for n, a, b, c, d in collect(config):
+        print(f"| {n:,} | {a:.2f} | {b:.2f} | {_ratio(a, b)} | {c:.1f} | {d:.1f} | {_ratio(c, d)} |")
     print()
     own_bytes, sdk_bytes = memory(config)
     print("| memory per histogram series (bytes, 2 readers, incl. the attribute dict) | own | SDK | own / SDK |")

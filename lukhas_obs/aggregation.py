@@ -407,7 +407,8 @@ class MetricState:
             for r in range(slots):
                 body += [f"self.s{r} += v", f"if v < self.n{r}:", f"    self.n{r} = v"]
                 body += [f"if v > self.x{r}:", f"    self.x{r} = v"]
-            params = "".join(f", _b{i}=_B[{i}]" for i in range(nb - 1))
+            params = "".join(f"_b{i}, " for i in range(nb - 1))
+            args = "".join(f"_B[{i}], " for i in range(nb - 1))
             ns["_B"] = self.bounds
             method = "record"
         elif kind in ("counter", "updown_counter"):
@@ -415,7 +416,7 @@ class MetricState:
                 names += [f"s{r}", f"S{r}"]
                 init += [f"    self.s{r} = 0", f"    self.S{r} = 0"]
                 body.append(f"self.s{r} += v")
-            params = ""
+            params = args = ""
             method = "add"
         else:  # gauge
             names.append("v")
@@ -423,29 +424,34 @@ class MetricState:
             init[0] = "def __init__(self, a, t, _lock=_lock, _unset=_UNSET):"
             ns["_UNSET"] = _UNSET
             body.append("self.v = v")
-            params = ""
+            params = args = ""
             method = "set"
         if not body:
             body = ["pass"]
-        src = [f"def {method}(self, v{params}, _cv=_cv, _ex=_ex):"]
+        # Bounds and helpers are closure cells (as fast as default arguments, and a stray second argument raises
+        # instead of replacing a bound); the factory runs once per metric.
+        src = [f"def make({params}_cv, _ex):", f"    def {method}(self, v):"]
         if locked:
-            src.append("    with self._lk:")
-            src += ["        " + line for line in body]
+            src.append("        with self._lk:")
+            src += ["            " + line for line in body]
         else:
-            src += ["    " + line for line in body]
+            src += ["        " + line for line in body]
         if mode == _EX_TRACE and slots:
-            src += ["    c = _cv()", "    if c:", "        _ex(self, v, c)"]
+            src += ["        c = _cv()", "        if c:", "            _ex(self, v, c)"]
         elif mode in (_EX_ON, _EX_CUSTOM) and slots:
-            src.append("    _ex(self, v, None)")
+            src.append("        _ex(self, v, None)")
+        src.append(f"    return {method}")
+        src.append(f"hot = make({args}_cv, _ex)")
         self._offer = self._make_offer(mode, slots)
         ns.update(_cv=agg._context, _ex=self._offer)
-        hot = _compile("\n".join(src), ns, method)
+        hot = _compile("\n".join(src), ns, "hot")
         init_fn = _compile("\n".join(init), ns, "__init__")
         cls = type(
             f"{kind.title().replace('_', '')}Series",
             (_BASES[kind],),
             {"__slots__": tuple(names), "__init__": init_fn, method: hot, "__module__": __name__},
         )
+        hot.__qualname__ = f"{cls.__name__}.{method}"
         self._collectors = tuple(self._make_collector(r, locked) for r in range(slots))
         self._cls = cls
         return cls

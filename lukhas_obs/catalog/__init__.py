@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from importlib import resources
 
 from lukhas_obs.catalog.load import load_catalog
@@ -42,7 +43,7 @@ __all__ = [
 
 _lock = threading.Lock()
 _registry: dict[str, Catalog] = {}
-_listeners: list = []
+_listeners: list[Callable[[Catalog], object]] = []
 
 
 def register(catalog: Catalog) -> Catalog:
@@ -135,7 +136,7 @@ def find_span(name: str) -> SpanSpec:
     raise KeyError(f"no registered catalog declares a span {name!r}")
 
 
-def on_register(listener) -> None:  # type: ignore[no-untyped-def]
+def on_register(listener: Callable[[Catalog], object]) -> None:
     """Call ``listener(catalog)`` for every catalog registered from now on (the runtime creates its instruments)."""
     with _lock:
         _listeners.append(listener)

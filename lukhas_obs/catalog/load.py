@@ -63,7 +63,7 @@ first use; the default loads and checks everything now.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -218,7 +218,9 @@ class _LinesOnDemand:
         return self._line(loc)
 
 
-def _deferred_loader(raw: tuple[Any, Any], origin: str | None):  # type: ignore[no-untyped-def]
+def _deferred_loader(raw: tuple[Any, Any], origin: str | None) -> Callable[[tuple[MetricSpec, ...], str], Any]:
+    """The loader of a catalog's deferred sections (raw data kept until first use, lines re-read on a problem)."""
+
     def load(metrics: tuple[MetricSpec, ...], name: str) -> Any:
         from lukhas_obs.catalog.sections import load_sections
 

@@ -409,8 +409,8 @@ def problems_from(
     ``locate`` (path → 1-based YAML line) add ``file:line:`` in front.
     """
     out: list[str] = []
-    for item in error.errors(include_url=False, include_context=True, include_input=True):
-        item = dict(item)
+    for detail in error.errors(include_url=False, include_context=True, include_input=True):
+        item: dict[str, Any] = dict(detail)
         raw_loc = tuple(prefix) + tuple(item["loc"])
         item["loc"] = raw_loc
         loc, text = _message(item, root, raw_loc)
@@ -451,10 +451,12 @@ def full_catalog_model() -> type[CatalogDoc]:
     class CatalogFileDoc(CatalogDoc):
         """A lukhas-obs catalog file: metrics and spans, with the SLOs and dashboards built on them."""
 
-        slos: SloSetDoc | None = None
-        """Service level objectives: Prometheus recording rules, alerts and burn-rate alerts (lukhas-obs generate)."""
-        dashboards: list[DashboardDoc] | None = None
-        """Grafana dashboards (lukhas-obs generate dashboards)."""
+        slos: SloSetDoc | None = Field(  # type: ignore[assignment]  # the typed section
+            None, description="Service level objectives: recording rules, alerts and burn-rate alerts (generate)."
+        )
+        dashboards: list[DashboardDoc] | None = Field(
+            None, description="Grafana dashboards (lukhas-obs generate dashboards)."
+        )
 
     return CatalogFileDoc
 

@@ -218,7 +218,7 @@ class SloSet:
 # specs above. Defaults are the ones the specs document; meaning (durations, severities, names, cross-references) is
 # checked by :func:`slo_problems` with the same words the JSON Schema enumerates.
 
-_SEVERITY = {"json_schema_extra": {"enum": list(SEVERITIES)}}
+_SEVERITY_ENUM: dict[str, Any] = {"enum": list(SEVERITIES)}
 
 #: Most burn-rate tiers in one catalog (each latency objective is checked against each tier).
 MAX_BURN_RATES = 20
@@ -231,7 +231,7 @@ class AlertDoc(DocumentedModel):
     """CamelCase alert name."""
     for_: Name = Field("", alias="for")
     """How long the condition must hold (a Prometheus duration such as ``5m``)."""
-    severity: Name = Field("", **_SEVERITY)
+    severity: Name = Field("", json_schema_extra=_SEVERITY_ENUM)
     summary: Text = ""
     description: Text = ""
 
@@ -287,7 +287,7 @@ class BurnRateDoc(DocumentedModel):
     """A multi-window burn-rate alert tier (Google SRE workbook, chapter 5)."""
 
     name: Name = ""
-    severity: Name = Field("", **_SEVERITY)
+    severity: Name = Field("", json_schema_extra=_SEVERITY_ENUM)
     factor: Number
     """Multiple of the sustainable burn rate (14.4 pages at 2 % of a 30-day budget in 1 h)."""
     long_window: Name = ""
@@ -303,7 +303,7 @@ class TargetDoc(DocumentedModel):
     absent_alert: Name = ""
     down_alert: Name = ""
     for_: Name = Field("5m", alias="for")
-    severity: Name = Field("page", **_SEVERITY)
+    severity: Name = Field("page", json_schema_extra=_SEVERITY_ENUM)
 
 
 class SloSetDoc(DocumentedModel):

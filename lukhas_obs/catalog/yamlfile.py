@@ -40,7 +40,7 @@ MAX_NODES = 200_000
 _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class StrictLoader(_Base):  # type: ignore[misc, valid-type]
+class StrictLoader(_Base):
     """The safe loader (libyaml's when available) with a constructor that refuses duplicate mapping keys.
 
     Merged keys (``<<: *defaults``) may be overridden, as YAML intends; two explicit keys that compare equal (``a``

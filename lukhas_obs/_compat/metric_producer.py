@@ -108,7 +108,7 @@ class Publisher:
         """The reader's SDK storage: instrument → view matches, in first-measurement order (None if unreadable)."""
         try:
             storages = self.provider._measurement_consumer._reader_storages
-            return storages[reader]._instrument_view_instrument_matches  # type: ignore[no-any-return]
+            return storages[reader]._instrument_view_instrument_matches
         except Exception:
             return None
 
@@ -176,7 +176,8 @@ class Publisher:
         if not ours:
             scopes = sdk_scopes
         elif not sdk_scopes:
-            scopes = [ScopeMetrics(scope=self.scope, metrics=[m for _, m in ours], schema_url=self.scope.schema_url)]
+            metrics = [m for _, m in ours]
+            scopes = [ScopeMetrics(scope=self.scope, metrics=metrics, schema_url=self.scope.schema_url or "")]
         else:
             scopes = self._interleave(slot, sdk_scopes, ours)
         if not scopes:
@@ -206,11 +207,11 @@ class Publisher:
         entries.sort(key=lambda e: (e[0], e[1], e[2]))
         grouped: dict[InstrumentationScope, ScopeMetrics] = {}
         for _, _, _, scope, schema_url, metric in entries:
-            sm = grouped.get(scope)
-            if sm is None:
+            existing = grouped.get(scope)
+            if existing is None:
                 grouped[scope] = ScopeMetrics(scope=scope, metrics=[metric], schema_url=schema_url)
             else:
-                sm.metrics.append(metric)  # type: ignore[attr-defined]
+                existing.metrics.append(metric)  # type: ignore[attr-defined]
         return list(grouped.values())
 
 

@@ -3,6 +3,11 @@
 ``lukhas_core`` (seed 003) and ``lukhas_obs_self`` (self-telemetry) are registered on import. Sibling systems register
 their own catalogs with :func:`register` (or :func:`register_yaml`); the registry refuses a catalog whose exposed names
 collide with one already registered, since two metrics with one Prometheus name make ``/metrics`` invalid.
+
+Catalog files are checked against one schema (:mod:`lukhas_obs.catalog.schema`, pydantic models; the JSON Schema
+editors use is ``catalog.schema.json`` next to this file): every problem is a :class:`~lukhas_obs.errors.CatalogError`
+naming the file, line and path. Catalogs registered here (``builtin``, ``register_yaml``) load their ``slos:`` and
+``dashboards:`` on first use, so ``import lukhas_obs`` never loads the SLO and dashboard machinery.
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 
 A :class:`Catalog` is the single source of truth for what a service measures. Instruments, histogram bucket views,
 docs, rules and dashboards are derived from it; nothing else names a metric. Catalogs are validated when they are
-built, so a bad spec fails at import/load time with every problem listed, never at recording time.
+built, so a bad spec fails at import/load time with every problem listed, never at recording time. SLOs and
+dashboards given as :class:`DeferredSections` (catalogs a service registers) are checked when first read instead.
+
+This module imports neither :mod:`~lukhas_obs.catalog.slo` nor :mod:`~lukhas_obs.catalog.dashboard`: they load with
+those sections.
 """
 
 from __future__ import annotations

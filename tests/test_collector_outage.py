@@ -151,7 +151,9 @@ def test_memory_stays_bounded_while_the_collector_is_down(caplog):
     (in_queue,) = one.samples("lukhas_obs_span_queue_size")
     outcomes = {s.labels["outcome"]: s.value for s in one.samples("lukhas_obs_exported_spans_total")}
     settled = sum(outcomes.get(o, 0.0) for o in ("dropped", "failed", "exported"))
-    assert 35_000 - 512 <= settled + in_queue.value <= 35_000, (outcomes, in_queue.value)
+    # Upper slack: pipelines of earlier tests in this process that shutdown abandoned (collector down) may still fail a
+    # batch or two, and self-telemetry counts into the active configuration.
+    assert 35_000 - 512 <= settled + in_queue.value <= 35_000 + 8 * 512, (outcomes, in_queue.value)
     assert dropped > 0
     telemetry.shutdown(timeout=0.5)
 

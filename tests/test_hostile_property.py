@@ -232,11 +232,11 @@ def test_hostile_calls_keep_every_promise(tmp_path: Path) -> None:
         assert lukhas_obs.force_flush(timeout=10)
 
         def canary_arrived(r: OtlpReceiver) -> bool:
-            for _, metric in r.metrics():
-                if metric.name == "lukhas.memory.docs":
-                    if any(p.as_int >= 7 or p.as_double >= 7 for p in metric.sum.data_points):
-                        return True
-            return False
+            return any(
+                metric.name == "lukhas.memory.docs"
+                and any(p.as_int >= 7 or p.as_double >= 7 for p in metric.sum.data_points)
+                for _, metric in r.metrics()
+            )
 
         assert receiver.wait_for(canary_arrived, timeout=15), "the OTLP metric export after the attack failed"
         assert receiver.wait_for(lambda r: set(good) <= {s.name for _, _, s in r.spans()}, timeout=15), (

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from lukhas_obs.catalog.kinds import KINDS
 from lukhas_obs.catalog.schema import DocumentedModel, Name, Number, Text
 from lukhas_obs.catalog.slo import SCRAPE_LABELS, SloSet, is_duration
 
@@ -48,12 +49,7 @@ PANEL_TYPES: tuple[str, ...] = get_args(PanelType)
 
 #: Which metric kinds each shape accepts. ``rate``/``increase`` of a histogram read its ``_count`` series.
 SHAPE_KINDS: dict[str, tuple[str, ...]] = {
-    "quantile": ("histogram",),
-    "rate": ("counter", "histogram"),
-    "increase": ("counter", "histogram"),
-    "avg_over_time": ("gauge", "updown_counter", "observable_gauge"),
-    "max_over_time": ("gauge", "updown_counter", "observable_gauge"),
-    "value": ("gauge", "updown_counter", "observable_gauge"),
+    shape: tuple(name for name, k in KINDS.items() if shape in k.shapes) for shape in QUERY_SHAPES if shape != "record"
 }
 
 _UID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")

@@ -12,6 +12,8 @@ import re
 
 from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_attribute, sanitize_full_name
 
+from lukhas_obs.catalog.kinds import KINDS
+
 __all__ = [
     "PROMETHEUS_NAME_RE",
     "exposed_name",
@@ -22,13 +24,16 @@ __all__ = [
 
 PROMETHEUS_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
-_COUNTER_KINDS = frozenset({"counter", "observable_counter"})
+
+def _monotonic(kind: str) -> bool:
+    entry = KINDS.get(kind)
+    return entry is not None and entry.monotonic
 
 
 def family_name(otel_name: str, unit: str, kind: str) -> str:
     """The Prometheus family name (``# TYPE`` line) the exporter will use."""
     name = sanitize_full_name(otel_name)
-    if kind in _COUNTER_KINDS and name.endswith("_total"):
+    if _monotonic(kind) and name.endswith("_total"):
         name = name[: -len("_total")]
     suffix = map_unit(unit or "")
     if suffix and not name.endswith("_" + suffix):
@@ -39,16 +44,13 @@ def family_name(otel_name: str, unit: str, kind: str) -> str:
 def exposed_name(otel_name: str, unit: str, kind: str) -> str:
     """The name users query: ``<family>_total`` for counters, the family name otherwise (histogram base name)."""
     family = family_name(otel_name, unit, kind)
-    return family + "_total" if kind in _COUNTER_KINDS else family
+    return family + "_total" if _monotonic(kind) else family
 
 
 def sample_names(exposed: str, kind: str) -> tuple[str, ...]:
     """Every sample name a metric puts on ``/metrics`` (used to detect collisions between metrics)."""
-    if kind == "histogram":
-        return (exposed + "_bucket", exposed + "_sum", exposed + "_count", exposed + "_created")
-    if kind in _COUNTER_KINDS:
-        return (exposed, exposed[: -len("_total")] + "_created")
-    return (exposed,)
+    entry = KINDS.get(kind)
+    return entry.sample_names(exposed) if entry is not None else (exposed,)
 
 
 def label_name(attribute_key: str) -> str:

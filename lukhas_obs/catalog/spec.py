@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 from opentelemetry.exporter.prometheus._mapping import _UNIT_MAPPINGS
 
+from lukhas_obs.catalog.kinds import KINDS
 from lukhas_obs.catalog.naming import PROMETHEUS_NAME_RE, exposed_name, label_name, sample_names
 from lukhas_obs.errors import CatalogError
 
@@ -32,6 +33,8 @@ MetricKind = Literal["counter", "updown_counter", "histogram", "gauge", "observa
 SpanKind = Literal["internal", "server", "client", "producer", "consumer"]
 
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
+if set(METRIC_KINDS) != set(KINDS):  # pragma: no cover - the Literal and the kinds table must name the same kinds
+    raise ImportError(f"MetricKind and catalog.kinds.KINDS disagree: {sorted(set(METRIC_KINDS) ^ set(KINDS))}")
 SPAN_KINDS: tuple[str, ...] = get_args(SpanKind)
 
 #: Labels filled from the resolved settings rather than at call time (seed 003's COMMON_LABELS are lane + service).
@@ -289,7 +292,7 @@ class Catalog:
         return [
             View(instrument_name=m.otel_name, aggregation=ExplicitBucketHistogramAggregation(list(m.buckets or ())))
             for m in self.metrics
-            if m.kind == "histogram"
+            if KINDS[m.kind].buckets
         ]
 
 
@@ -357,7 +360,7 @@ def _validate_metric(m: MetricSpec) -> Iterable[str]:
             yield f"OTel name {m.otel_name!r} with unit {m.unit!r} is exposed as {derived!r}, not {m.exposed!r}"
     if not m.description.strip():
         yield "description is empty"
-    if m.kind == "histogram":
+    if KINDS[m.kind].buckets:
         if not m.buckets:
             yield "a histogram needs bucket boundaries"
         elif any(not isinstance(b, (int, float)) or not math.isfinite(b) for b in m.buckets):

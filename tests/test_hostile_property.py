@@ -27,48 +27,8 @@ from lukhas_obs import propagation
 from lukhas_obs.catalog import builtin
 from lukhas_obs.flows import consciousness, identity, memory
 from tests.conftest import require_tool
+from tests.support.hostile import Hostile, RaisingStr
 from tests.support.otlp_receiver import OtlpReceiver
-
-
-class RaisingStr(str):
-    def __hash__(self) -> int:
-        raise RuntimeError("hash")
-
-    def __eq__(self, other: object) -> bool:
-        raise RuntimeError("eq")
-
-    def __str__(self) -> str:
-        raise RuntimeError("str")
-
-    def __len__(self) -> int:
-        raise RuntimeError("len")
-
-
-class Hostile:
-    def __getattr__(self, name: str):
-        raise RuntimeError(name)
-
-    def __len__(self) -> int:
-        raise RuntimeError("len")
-
-    def __bool__(self) -> bool:
-        raise RuntimeError("bool")
-
-    def __float__(self) -> float:
-        raise RuntimeError("float")
-
-    def __index__(self) -> int:
-        raise RuntimeError("index")
-
-    def __hash__(self) -> int:
-        raise RuntimeError("hash")
-
-    def __repr__(self) -> str:
-        raise RuntimeError("repr")
-
-    def __str__(self) -> str:
-        raise RuntimeError("str")
-
 
 SECRET = "S3CR3T" + "hunter2xyz"  # built so the repository itself holds no credential-shaped literal
 

@@ -15,6 +15,7 @@ import pytest
 import lukhas_obs
 from lukhas_obs import drops
 from lukhas_obs.flows import consciousness, identity, memory
+from tests.support.hostile import Hostile, RaisingStr
 from tests.support.otlp_receiver import OtlpReceiver
 from tests.support.scrape import scrape
 
@@ -31,41 +32,6 @@ def _body(telemetry) -> str:
 def _dropped(telemetry, reason: str, *, attribute: bool = False) -> float:
     family = drops.DROPPED_ATTRIBUTES if attribute else drops.DROPPED_MEASUREMENTS
     return sum(s.value for s in scrape(telemetry.metrics_url).samples(family) if s.labels.get("reason") == reason)
-
-
-class RaisingStr(str):
-    """A str subclass whose dunders raise: hashing, comparing, converting, measuring."""
-
-    def __hash__(self) -> int:
-        raise RuntimeError("hash")
-
-    def __eq__(self, other: object) -> bool:
-        raise RuntimeError("eq")
-
-    def __str__(self) -> str:
-        raise RuntimeError("str")
-
-    def __len__(self) -> int:
-        raise RuntimeError("len")
-
-
-class Hostile:
-    """An object every protocol of which raises."""
-
-    def __getattr__(self, name: str):
-        raise RuntimeError(name)
-
-    def __len__(self) -> int:
-        raise RuntimeError("len")
-
-    def __bool__(self) -> bool:
-        raise RuntimeError("bool")
-
-    def __float__(self) -> float:
-        raise RuntimeError("float")
-
-    def __index__(self) -> int:
-        raise RuntimeError("index")
 
 
 # -- break 1: one string poisons /metrics ------------------------------------------------------------------------

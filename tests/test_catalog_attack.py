@@ -16,7 +16,6 @@ import sys
 import textwrap
 import time
 import tracemalloc
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from lukhas_obs.catalog import Catalog, load_catalog
 from lukhas_obs.catalog.schema import catalog_json_schema
 from lukhas_obs.catalog.yamlfile import MAX_DEPTH, MAX_NODES
 from lukhas_obs.errors import CatalogError
+from lukhas_obs.systems import system
 
 BASE = """\
 catalog: attack
@@ -51,7 +51,7 @@ metrics:
 
 
 def _core_text() -> str:
-    return (resources.files("lukhas_obs.catalog") / "data" / "lukhas_core.yaml").read_text(encoding="utf-8")
+    return system("lukhas_core").catalogs[0].read_text(encoding="utf-8")
 
 
 _CORE: dict[str, Any] = yaml.load(_core_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

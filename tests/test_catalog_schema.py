@@ -21,6 +21,7 @@ import yaml
 from lukhas_obs.catalog import builtin, load_catalog
 from lukhas_obs.catalog.schema import catalog_json_schema, catalog_json_schema_text, full_catalog_model
 from lukhas_obs.errors import CatalogError
+from lukhas_obs.systems import system
 
 DATA = resources.files("lukhas_obs.catalog") / "data"
 
@@ -106,7 +107,7 @@ def test_shipped_catalogs_validate_against_the_published_schema(path: Path) -> N
     ],
 )
 def test_the_schema_refuses_what_loading_refuses(mutate, path: list[Any]) -> None:
-    doc = _doc(Path(str(DATA / "lukhas_core.yaml")))
+    doc = _doc(system("lukhas_core").catalogs[0])
     mutate(doc)
     errors = _schema_errors(doc)
     assert errors, "the published schema accepted a document loading refuses"
@@ -135,7 +136,7 @@ def test_import_does_not_load_slo_or_dashboard_machinery() -> None:
 
 
 def _broken_slo_catalog(tmp_path: Path) -> Path:
-    text = (DATA / "lukhas_core.yaml").read_text(encoding="utf-8")
+    text = system("lukhas_core").catalogs[0].read_text(encoding="utf-8")
     text = text.replace("catalog: lukhas_core\n", "catalog: lukhas_core_deferred\n")
     text = text.replace("      file: reflection\n", "      file: reflection\n      fiel: typo\n")
     text = text.replace("threshold: 0.25", "threshold: 0.3")

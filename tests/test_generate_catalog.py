@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from importlib import resources
 from typing import Any
 
 import pytest
@@ -14,10 +13,11 @@ from lukhas_obs.catalog import builtin, load_catalog
 from lukhas_obs.catalog.dashboard import DashboardSpec, GridPos, QuerySpec
 from lukhas_obs.catalog.slo import AlertSpec, LatencySLO, RateAlertSpec, duration_seconds, is_duration, le_label
 from lukhas_obs.errors import CatalogError
+from lukhas_obs.systems import system
 
 
 def _core_doc() -> dict[str, Any]:
-    text = (resources.files("lukhas_obs.catalog") / "data" / "lukhas_core.yaml").read_text(encoding="utf-8")
+    text = system("lukhas_core").catalogs[0].read_text(encoding="utf-8")
     doc = yaml.safe_load(text)
     doc["catalog"] = "lukhas_core_copy"  # load_catalog does not register, but keep it distinct anyway
     return doc

@@ -12,6 +12,7 @@ naming the file, line and path. Catalogs registered here (``builtin``, ``registe
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -104,16 +105,48 @@ def register_yaml(path: str | os.PathLike[str]) -> Catalog:
 
 
 def builtin(name: str) -> Catalog:
-    """A catalog shipped with lukhas-obs (``lukhas_core``, ``lukhas_obs_self``), registered on first use."""
+    """A catalog shipped with lukhas-obs (``lukhas_obs_self``) or by a known system (``lukhas_core``), registered.
+
+    Systems come from :mod:`lukhas_obs.systems` (the ``lukhas_obs.systems`` entry points); KeyError lists the names.
+    """
     with _lock:
         if name in _registry:
             return _registry[name]
     data = resources.files("lukhas_obs.catalog") / "data" / f"{name}.yaml"
-    if not data.is_file():
-        shipped = sorted(p.name[:-5] for p in (resources.files("lukhas_obs.catalog") / "data").iterdir())
-        raise KeyError(f"no built-in catalog {name!r}; shipped: {', '.join(shipped)}")
-    with resources.as_file(data) as path:
-        return register(load_catalog(path, defer_sections=True))
+    if data.is_file():
+        with resources.as_file(data) as path:
+            return register(load_catalog(path, defer_sections=True))
+    from lukhas_obs.systems import systems
+
+    for known in systems().values():
+        for catalog in known.register():
+            if catalog.name == name:
+                return catalog
+    shipped = sorted(p.name[:-5] for p in (resources.files("lukhas_obs.catalog") / "data").iterdir())
+    raise KeyError(f"no built-in catalog {name!r}; shipped: {', '.join(shipped + sorted(systems()))}")
+
+
+_systems_registered = False
+
+
+def _register_systems() -> bool:
+    """Register every known system's catalogs once (a name not found yet may be a system's); True if it ran now.
+
+    A system whose catalog is broken is skipped with a warning here: an unrelated installed package must not break
+    every lookup. Asking for that system by name (``builtin``, ``demo --system``, ``generate --system``) raises.
+    """
+    global _systems_registered
+    if _systems_registered:
+        return False
+    _systems_registered = True
+    from lukhas_obs.systems import systems
+
+    for known in systems().values():
+        try:
+            known.register()
+        except Exception as exc:
+            logging.getLogger("lukhas_obs").warning("lukhas_obs: system %r not registered: %s", known.name, exc)
+    return True
 
 
 def catalogs() -> tuple[Catalog, ...]:
@@ -123,21 +156,27 @@ def catalogs() -> tuple[Catalog, ...]:
 
 
 def find_metric(exposed: str) -> MetricSpec:
-    """The spec of a registered metric by its exposed Prometheus name."""
-    for cat in catalogs():
-        for spec in cat.metrics:
-            if spec.exposed == exposed:
-                return spec
+    """The spec of a metric by its exposed Prometheus name, in the registered catalogs or else the systems'."""
+    for _ in range(2):
+        for cat in catalogs():
+            for spec in cat.metrics:
+                if spec.exposed == exposed:
+                    return spec
+        if not _register_systems():
+            break
     known = sorted(m.exposed for c in catalogs() for m in c.metrics)
     raise KeyError(f"no registered catalog has a metric {exposed!r}; registered metrics: {', '.join(known)}")
 
 
 def find_span(name: str) -> SpanSpec:
-    """The span family that declares span ``name`` across registered catalogs."""
-    for cat in catalogs():
-        for spec in cat.spans:
-            if name == spec.name or name in spec.names():
-                return spec
+    """The span family that declares span ``name`` in the registered catalogs or else the systems'."""
+    for _ in range(2):
+        for cat in catalogs():
+            for spec in cat.spans:
+                if name == spec.name or name in spec.names():
+                    return spec
+        if not _register_systems():
+            break
     raise KeyError(f"no registered catalog declares a span {name!r}")
 
 
@@ -147,5 +186,4 @@ def on_register(listener: Callable[[Catalog], object]) -> None:
         _listeners.append(listener)
 
 
-builtin("lukhas_core")
 builtin("lukhas_obs_self")

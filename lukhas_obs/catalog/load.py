@@ -1,7 +1,8 @@
 """Load a :class:`~lukhas_obs.catalog.spec.Catalog` from YAML (or an already-parsed mapping).
 
-The YAML schema (see ``data/lukhas_core.yaml`` for a full example, and ``catalog.schema.json`` for the JSON Schema
-editors check it against: add ``# yaml-language-server: $schema=<path>/catalog.schema.json`` to a catalog)::
+The YAML schema (see ``lukhas_obs/systems/lukhas_core/catalog.yaml`` for a full example, and
+``catalog.schema.json`` for the JSON Schema editors check it against: add
+``# yaml-language-server: $schema=<path>/catalog.schema.json`` to a catalog)::
 
     catalog: lukhas_core              # lower_snake_case name
     title: ...                        # optional

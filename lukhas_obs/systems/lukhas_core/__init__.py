@@ -7,7 +7,6 @@ example service in ``examples/lukhas_core``. Published through the ``lukhas_obs.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from lukhas_obs.systems import System
@@ -17,7 +16,7 @@ __all__ = ["SYSTEM"]
 SYSTEM = System(
     name="lukhas_core",
     title="LUKHΛS core",
-    catalogs=(Path(str(resources.files("lukhas_obs.catalog") / "data" / "lukhas_core.yaml")),),
+    catalogs=(Path(__file__).with_name("catalog.yaml"),),
     workload="lukhas_obs_examples.lukhas_core.workload:LukhasCoreWorkload",
     helpers=(
         "lukhas_obs.systems.lukhas_core.memory",

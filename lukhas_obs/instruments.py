@@ -175,8 +175,8 @@ class MetricHandle:
         self._instrument: Any = None
         self._sink: OTelInstrumentSink | None = None
         self._base: dict[str, _AttrValue] = {}
-        self._sets: dict[frozenset[tuple[str, type, _AttrValue]], dict[str, _AttrValue]] = {}
-        self._memo: dict[frozenset[tuple[str, type, object]], dict[str, _AttrValue]] = {}
+        self._sets: dict[_Key, dict[str, _AttrValue]] = {}
+        self._memo: dict[_Key, dict[str, _AttrValue]] = {}
         self._limit = DEFAULT_CARDINALITY_LIMIT
         specs: dict[str, AttributeSpec | None] = {key: None for key in spec.common_attributes}  # free-form overrides
         specs.update({a.key: a for a in spec.attributes})
@@ -264,17 +264,14 @@ class MetricHandle:
     def _attributes(self, given: Mapping[str, object]) -> dict[str, _AttrValue] | None:
         """Common attributes merged with validated call-time ones; None when the cardinality limit refuses them."""
         try:
-            # Keyed with each value's class: True == 1 == 1.0 in Python, but they are three attribute sets to OTel.
-            raw_key: frozenset[tuple[str, type, object]] | None = frozenset(
-                (key, value.__class__, value) for key, value in given.items()
-            )
+            raw_key: _Key | None = _typed_key(given)
             memo = self._memo.get(raw_key)  # type: ignore[arg-type]
             if memo is not None:
                 return memo
         except Exception:  # an unhashable value (dict, list) or a hostile __hash__: validation below drops it
             raw_key = None
         attrs = self._validated(given)
-        set_key = frozenset((key, value.__class__, value) for key, value in attrs.items())
+        set_key = _typed_key(attrs)
         admitted = self._sets.get(set_key)
         if admitted is None:
             if len(self._sets) >= self._limit:
@@ -306,6 +303,16 @@ class MetricHandle:
                 value = scrubber.scrub_value(key, value)
             out[key] = value
         return out
+
+
+#: A memo key: each ``(key, value)`` pair with the value's type (``True == 1 == 1.0`` in Python, but they are three
+#: attribute sets to OTel).
+_Key = frozenset[tuple[tuple[str, object], type]]
+
+
+def _typed_key(attributes: Mapping[str, object]) -> _Key:
+    """The type-aware key of ``attributes`` (built in C: ``zip``/``map``, no Python-level loop on the hot path)."""
+    return frozenset(zip(attributes.items(), map(type, attributes.values()), strict=True))
 
 
 #: What :func:`_attribute_value` returns for an int OTLP cannot carry (dropped with reason ``out_of_range``).

@@ -224,9 +224,9 @@ class RawOtel:
         self.tracer_provider.add_span_processor(BatchSpanProcessor(NoopSpanExporter()))
         self.tracer = self.tracer_provider.get_tracer("benchmarks.raw_otel")
 
-    def histogram(self, exposed: str) -> Any:
-        """The catalog histogram ``exposed`` with its explicit buckets (as lukhas creates it)."""
-        spec = find_metric(exposed)
+    def histogram(self, metric_name: str) -> Any:
+        """The catalog histogram ``name`` with its explicit buckets (as lukhas creates it)."""
+        spec = find_metric(metric_name)
         return self.meter.create_histogram(
             spec.otel_name,
             unit=spec.unit,
@@ -234,12 +234,12 @@ class RawOtel:
             explicit_bucket_boundaries_advisory=list(spec.buckets or ()),
         )
 
-    def counter(self, exposed: str) -> Any:
-        spec = find_metric(exposed)
+    def counter(self, metric_name: str) -> Any:
+        spec = find_metric(metric_name)
         return self.meter.create_counter(spec.otel_name, unit=spec.unit, description=spec.description)
 
-    def gauge(self, exposed: str) -> Any:
-        spec = find_metric(exposed)
+    def gauge(self, metric_name: str) -> Any:
+        spec = find_metric(metric_name)
         return self.meter.create_gauge(spec.otel_name, unit=spec.unit, description=spec.description)
 
     def close(self) -> None:
@@ -257,19 +257,19 @@ class RawPrometheus:
     def _labels(spec: MetricSpec) -> list[str]:
         return [*spec.common_attributes, *(a.key for a in spec.attributes)]
 
-    def histogram(self, exposed: str) -> Histogram:
-        spec = find_metric(exposed)
+    def histogram(self, metric_name: str) -> Histogram:
+        spec = find_metric(metric_name)
         return Histogram(
-            exposed, spec.description, self._labels(spec), buckets=list(spec.buckets or ()), registry=self.registry
+            metric_name, spec.description, self._labels(spec), buckets=list(spec.buckets or ()), registry=self.registry
         )
 
-    def counter(self, exposed: str) -> Counter:
-        spec = find_metric(exposed)
-        return Counter(exposed, spec.description, self._labels(spec), registry=self.registry)
+    def counter(self, metric_name: str) -> Counter:
+        spec = find_metric(metric_name)
+        return Counter(metric_name, spec.description, self._labels(spec), registry=self.registry)
 
-    def gauge(self, exposed: str) -> Gauge:
-        spec = find_metric(exposed)
-        return Gauge(exposed, spec.description, self._labels(spec), registry=self.registry)
+    def gauge(self, metric_name: str) -> Gauge:
+        spec = find_metric(metric_name)
+        return Gauge(metric_name, spec.description, self._labels(spec), registry=self.registry)
 
 
 @contextmanager

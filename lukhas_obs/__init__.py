@@ -40,7 +40,7 @@ from lukhas_obs.instruments import (
 from lukhas_obs.runtime import Telemetry, force_flush, shutdown
 from lukhas_obs.settings import Settings, resolve_settings
 from lukhas_obs.spans import span, timed
-from lukhas_obs.tracing import get_tracer
+from lukhas_obs.tracer_provider import get_tracer
 
 __all__ = [
     "OPENMETRICS_CONTENT_TYPE",

@@ -404,38 +404,38 @@ def parse_limit(value: object, where: Where, *, field: str | None = None) -> int
 
 
 def _known_metrics() -> tuple[set[str], dict[str, str]]:
-    """Exposed names of every registered catalog's metrics, and OTel name → exposed name."""
+    """Exposed names of every registered catalog's metrics, and OTel name → Prometheus name."""
     from lukhas_obs.catalog import catalogs  # lazy: the catalog package never imports settings, no cycle either way
 
-    exposed: set[str] = set()
+    metric_name: set[str] = set()
     by_otel: dict[str, str] = {}
     for catalog in catalogs():
         for metric in catalog.metrics:
-            exposed.add(metric.exposed)
-            by_otel[metric.otel_name] = metric.exposed
-    return exposed, by_otel
+            metric_name.add(metric.name)
+            by_otel[metric.otel_name] = metric.name
+    return metric_name, by_otel
 
 
 def parse_limits(value: object, where: Where) -> tuple[tuple[str, int], ...]:
-    """Per-metric limits keyed by a registered metric's exposed (Prometheus) name; a typo is refused with the
+    """Per-metric limits keyed by a registered metric's Prometheus name; a typo is refused with the
     closest declared names, since a limit on a name no catalog declares would silently never apply."""
     if not isinstance(value, Mapping):
         raise where.error(value, "a mapping of metric name to a limit")
-    exposed, by_otel = _known_metrics()
+    metric_name, by_otel = _known_metrics()
     limits: list[tuple[str, int]] = []
     for key, item in value.items():
         key = plain(key)
         if not isinstance(key, str):
             raise where.error(key, "metric names (str) as keys")
-        if key not in exposed:
+        if key not in metric_name:
             if key in by_otel:
-                hint = f"; {key!r} is an OTel name, its exposed name is {by_otel[key]!r}"
+                hint = f"; {key!r} is an OTel name, its Prometheus name is {by_otel[key]!r}"
             else:
-                close = difflib.get_close_matches(key, sorted(exposed), n=3, cutoff=0.6) if len(key) <= 200 else []
+                close = difflib.get_close_matches(key, sorted(metric_name), n=3, cutoff=0.6) if len(key) <= 200 else []
                 hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise where.error(
                 key,
-                "the exposed (Prometheus) name of a metric a registered catalog declares"
+                "the Prometheus name of a metric a registered catalog declares"
                 + hint
                 + " (register your own catalog before configure())",
             )
@@ -661,7 +661,7 @@ def build_table(warn: Callable[[Where, object], None]) -> tuple[Param, ...]:
         ),
         Param(
             "cardinality_limits", "cardinality_limits", (), parse_limits, None,
-            "a mapping of a registered metric's exposed name to a whole number from 1 to 1000000",
+            "a mapping of a registered metric's Prometheus name to a whole number from 1 to 1000000",
             "Per-metric cardinality limits (register your own catalog before configure()).",
             default_doc="—",
         ),

@@ -18,7 +18,7 @@ from lukhas_obs.errors import CatalogError, ConfigurationError
 COMMAND_MODULES: tuple[str, ...] = (
     "lukhas_obs.demo",
     "lukhas_obs.generate",
-    "lukhas_obs.traces",
+    "lukhas_obs.tracefile",
 )
 
 

@@ -1,6 +1,6 @@
 """Instrument handles: the one seam through which every measurement passes.
 
-Application code never creates OTel instruments. It asks for a handle by the metric's exposed name::
+Application code never creates OTel instruments. It asks for a handle by the metric's Prometheus name::
 
     search = lukhas_obs.metric("lukhas_memory_search_seconds")
     search.record(0.012)                       # lane/service labels are added from the configuration
@@ -84,8 +84,8 @@ class _Snapshot:
         self.cardinality_limit = cardinality_limit
         self.cardinality_limits = dict(cardinality_limits or {})
 
-    def limit_for(self, exposed: str) -> int:
-        return self.cardinality_limits.get(exposed, self.cardinality_limit)
+    def limit_for(self, metric_name: str) -> int:
+        return self.cardinality_limits.get(metric_name, self.cardinality_limit)
 
 
 _INACTIVE = _Snapshot(None, {})
@@ -109,7 +109,7 @@ def activate(
 
     for cat in catalogs():
         for spec in cat.metrics:
-            metric(spec.exposed)._resolve()
+            metric(spec.name)._resolve()
 
 
 def deactivate() -> None:
@@ -118,15 +118,15 @@ def deactivate() -> None:
     _snapshot = _INACTIVE
 
 
-def metric(exposed: str) -> MetricHandle:
-    """The handle of a registered catalog metric, by its exposed Prometheus name (KeyError lists known names)."""
-    handle = _handles.get(exposed)
+def metric(metric_name: str) -> MetricHandle:
+    """The handle of a registered catalog metric, by its Prometheus name (KeyError lists known names)."""
+    handle = _handles.get(metric_name)
     if handle is None:
-        spec = find_metric(exposed)
+        spec = find_metric(metric_name)
         with _handles_lock:
-            handle = _handles.get(exposed)
+            handle = _handles.get(metric_name)
             if handle is None:
-                handle = _handles[exposed] = _HANDLE_TYPES[spec.kind](spec)
+                handle = _handles[metric_name] = _HANDLE_TYPES[spec.kind](spec)
     return handle
 
 
@@ -183,7 +183,7 @@ class MetricHandle:
         self._attr_specs = specs
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.spec.exposed}>"
+        return f"<{type(self).__name__} {self.spec.name}>"
 
     def _resolve(self) -> Any:
         snap = _snapshot
@@ -192,11 +192,11 @@ class MetricHandle:
             try:
                 instrument = self._create(snap.meter)
             except Exception as exc:  # a broken SDK must not break the caller
-                drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
+                drops.report(self.spec.name, "internal_error", type(exc).__name__)
         self._base = {key: snap.common.get(key, "") for key in self.spec.common_attributes}
         self._sets = {}
         self._memo = {}
-        self._limit = snap.limit_for(self.spec.exposed)
+        self._limit = snap.limit_for(self.spec.name)
         self._instrument = instrument
         method = self._kind.method
         self._sink = OTelInstrumentSink(instrument, method) if instrument is not None and method else None
@@ -225,13 +225,13 @@ class MetricHandle:
             if checked is None:
                 return
             if checked < 0 and self._kind.negative_reason is not None:
-                drops.report(self.spec.exposed, self._kind.negative_reason)
+                drops.report(self.spec.name, self._kind.negative_reason)
                 return
             attrs = self._attributes(attributes) if attributes else self._base
             if attrs is not None:
                 sink.put(checked, attrs)
         except Exception as exc:
-            drops.report(self.spec.exposed, "internal_error", type(exc).__name__)
+            drops.report(self.spec.name, "internal_error", type(exc).__name__)
 
     def _value(self, value: object) -> float | int | None:
         """A finite float or an int64, or None after reporting why it was dropped."""
@@ -239,12 +239,12 @@ class MetricHandle:
         if cls is float:
             if math.isfinite(value):  # type: ignore[arg-type]
                 return value  # type: ignore[return-value]
-            drops.report(self.spec.exposed, "nan" if value != value else "infinite")
+            drops.report(self.spec.name, "nan" if value != value else "infinite")
             return None
         if cls is int:
             if INT64_MIN <= value <= INT64_MAX:  # type: ignore[operator]
                 return value  # type: ignore[return-value]
-            drops.report(self.spec.exposed, "out_of_range", "an integer outside int64")
+            drops.report(self.spec.name, "out_of_range", "an integer outside int64")
             return None
         return self._coerced(value)
 
@@ -257,7 +257,7 @@ class MetricHandle:
                 operator.index(value) if isinstance(value, numbers.Integral) else float(value)
             )
         except Exception:  # a hostile __index__/__float__ is a value we cannot read
-            drops.report(self.spec.exposed, "not_a_number", _class_name(value))
+            drops.report(self.spec.name, "not_a_number", _class_name(value))
             return None
         return self._value(int(converted) if isinstance(converted, int) else float(converted))
 
@@ -275,7 +275,7 @@ class MetricHandle:
         admitted = self._sets.get(set_key)
         if admitted is None:
             if len(self._sets) >= self._limit:
-                drops.report(self.spec.exposed, "cardinality_limit", f"limit {self._limit} attribute sets")
+                drops.report(self.spec.name, "cardinality_limit", f"limit {self._limit} attribute sets")
                 return None
             admitted = self._sets[set_key] = attrs
         if raw_key is not None and len(self._memo) < self._limit * _MEMO_FACTOR:
@@ -287,12 +287,12 @@ class MetricHandle:
         scrubber = self._snap.scrubber if self._snap is not None else _INACTIVE.scrubber
         for key, raw in given.items():
             if key not in self._attr_specs:
-                drops.report(self.spec.exposed, "unknown_attribute", f"key {_shown(key)}", attribute=True)
+                drops.report(self.spec.name, "unknown_attribute", f"key {_shown(key)}", attribute=True)
                 continue
             value = _attribute_value(raw)
             if value is None or value is _OUT_OF_RANGE:
                 reason = "invalid_attribute_value" if value is None else "out_of_range"
-                drops.report(self.spec.exposed, reason, f"key {_shown(key)}", attribute=True)
+                drops.report(self.spec.name, reason, f"key {_shown(key)}", attribute=True)
                 continue
             spec = self._attr_specs[key]
             if spec is not None and spec.values is not None:
@@ -425,7 +425,7 @@ class ObservableGaugeHandle(MetricHandle):
                     if checked is not None and attrs is not None:
                         out.append(Observation(checked, attrs))
             except Exception as exc:
-                drops.report(self.spec.exposed, "callback_error", type(exc).__name__)
+                drops.report(self.spec.name, "callback_error", type(exc).__name__)
         return out
 
 
@@ -445,34 +445,34 @@ drops.use_handles(metric)
 H = TypeVar("H", bound=MetricHandle)
 
 
-def _typed(exposed: str, cls: type[H]) -> H:
-    handle = metric(exposed)
+def _typed(metric_name: str, cls: type[H]) -> H:
+    handle = metric(metric_name)
     if not isinstance(handle, cls):
         wanted = next(k for k, c in _HANDLE_TYPES.items() if c is cls)
-        raise TypeError(f"{exposed!r} is a {handle.spec.kind}, not a {wanted}; use lukhas_obs.{handle.spec.kind}()")
+        raise TypeError(f"{metric_name!r} is a {handle.spec.kind}, not a {wanted}; use lukhas_obs.{handle.spec.kind}()")
     return handle
 
 
-def counter(exposed: str) -> CounterHandle:
-    """The handle of a catalog counter (TypeError if ``exposed`` names another kind, KeyError if unknown)."""
-    return _typed(exposed, CounterHandle)
+def counter(metric_name: str) -> CounterHandle:
+    """The handle of a catalog counter (TypeError if ``name`` names another kind, KeyError if unknown)."""
+    return _typed(metric_name, CounterHandle)
 
 
-def updown_counter(exposed: str) -> UpDownCounterHandle:
+def updown_counter(metric_name: str) -> UpDownCounterHandle:
     """The handle of a catalog up-down counter."""
-    return _typed(exposed, UpDownCounterHandle)
+    return _typed(metric_name, UpDownCounterHandle)
 
 
-def histogram(exposed: str) -> HistogramHandle:
+def histogram(metric_name: str) -> HistogramHandle:
     """The handle of a catalog histogram."""
-    return _typed(exposed, HistogramHandle)
+    return _typed(metric_name, HistogramHandle)
 
 
-def gauge(exposed: str) -> GaugeHandle:
+def gauge(metric_name: str) -> GaugeHandle:
     """The handle of a catalog gauge."""
-    return _typed(exposed, GaugeHandle)
+    return _typed(metric_name, GaugeHandle)
 
 
-def observable_gauge(exposed: str) -> ObservableGaugeHandle:
+def observable_gauge(metric_name: str) -> ObservableGaugeHandle:
     """The handle of a catalog observable gauge."""
-    return _typed(exposed, ObservableGaugeHandle)
+    return _typed(metric_name, ObservableGaugeHandle)

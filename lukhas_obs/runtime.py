@@ -48,7 +48,7 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from prometheus_client import CollectorRegistry
 
-from lukhas_obs import drops, instruments, tracing
+from lukhas_obs import drops, instruments, tracer_provider
 from lukhas_obs._version import __version__
 from lukhas_obs.errors import AlreadyConfiguredError, ConfigurationError
 from lukhas_obs.exporters import otlp
@@ -178,7 +178,7 @@ class Telemetry:
             self._stopped = True
             if _active is self:
                 instruments.deactivate()
-                tracing.activate(None)
+                tracer_provider.activate(None)
                 _active = None
                 _stopping = self
         if self.disabled:
@@ -269,8 +269,8 @@ def _activate(telemetry: Telemetry) -> None:
             cardinality_limit=settings.cardinality_limit,
             cardinality_limits=dict(settings.cardinality_limits),
         )
-        tracing.activate(telemetry.tracer_provider)
-        tracing.install_global()
+        tracer_provider.activate(telemetry.tracer_provider)
+        tracer_provider.install_global()
         _sdk_warnings.reset()
         if multiprocessing.parent_process() is not None:  # a spawn/forkserver child configuring itself
             _install_sigterm_flush()
@@ -294,7 +294,7 @@ def _after_fork_in_child() -> None:
     old._stopped = True  # the parent owns those providers: the child never flushes or shuts them down
     _active = None
     instruments.deactivate()
-    tracing.activate(None)
+    tracer_provider.activate(None)
     try:
         _activate(_build(old.settings, serve_metrics=False))
         _log.info(

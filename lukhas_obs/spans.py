@@ -39,7 +39,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
-from lukhas_obs import catalog, drops, tracing
+from lukhas_obs import catalog, drops, tracer_provider
 from lukhas_obs.exporters.sanitize import MAX_NAME_LENGTH, clean_text
 from lukhas_obs.instruments import CounterHandle, HistogramHandle, metric
 
@@ -52,7 +52,7 @@ P = ParamSpec("P")
 #: Instrumentation scope of spans opened through these helpers.
 SCOPE = "lukhas_obs.spans"
 
-_tracer = tracing.get_tracer(SCOPE)
+_tracer = tracer_provider.get_tracer(SCOPE)
 _components: dict[str, str | None] = {}
 #: Undeclared span names remembered as such (declared ones, bounded by the catalogs, are always cached).
 MAX_UNDECLARED_NAMES = 4096
@@ -65,7 +65,7 @@ WHERE = "lukhas_obs.span"
 
 def enabled() -> bool:
     """True when spans and measurements are recorded (lukhas-obs configured and not disabled)."""
-    return tracing.active_provider() is not None
+    return tracer_provider.active_provider() is not None
 
 
 def _component(span_name: str) -> str | None:
@@ -271,7 +271,7 @@ class SpanScope:
         self._stack: list[_Open | None] | None = None
 
     def __repr__(self) -> str:
-        timed_by = f" timed by {self._histogram.spec.exposed}" if self._histogram is not None else ""
+        timed_by = f" timed by {self._histogram.spec.name}" if self._histogram is not None else ""
         return f"<SpanScope {self._name!r}{timed_by}>"
 
     @property
@@ -304,7 +304,7 @@ class SpanScope:
 
     def _open(self, attach: bool = True) -> _Open | None:
         """Start the span (and the clock when a histogram is timed), or None when nothing records. Never raises."""
-        if tracing.active_provider() is None or self._name is None:
+        if tracer_provider.active_provider() is None or self._name is None:
             return None
         try:
             if not self._prepared:
@@ -533,9 +533,9 @@ _declared_keys: dict[str, frozenset[str]] = {}
 
 def _declared(handle: HistogramHandle | CounterHandle, attributes: Mapping[str, object]) -> dict[str, object]:
     """The call-time attributes ``handle``'s metric declares (its catalog attributes); the rest are span-only."""
-    keys = _declared_keys.get(handle.spec.exposed)
+    keys = _declared_keys.get(handle.spec.name)
     if keys is None:
-        keys = _declared_keys[handle.spec.exposed] = frozenset(a.key for a in handle.spec.attributes)
+        keys = _declared_keys[handle.spec.name] = frozenset(a.key for a in handle.spec.attributes)
     return {k: v for k, v in attributes.items() if k in keys and v is not None}
 
 
@@ -545,7 +545,7 @@ def _record_exception(span: Span, exc: Exception, *, redact: bool) -> None:
     Never raises: an exception whose ``__str__`` raises is recorded as ``<unprintable ...>``; the stack text keeps its
     innermost end within the attribute length limit.
     """
-    tracing.record_exception(span, exc, escaped=True, redact=redact)
+    tracer_provider.record_exception(span, exc, escaped=True, redact=redact)
 
 
 def span(name: str, /, *, redact_exceptions: bool = False, **attributes: object) -> SpanScope:
@@ -560,7 +560,7 @@ def span(name: str, /, *, redact_exceptions: bool = False, **attributes: object)
 
 
 def timed(
-    metric_exposed_name: str,
+    metric_name: str,
     /,
     span_name: str | None = None,
     failures: str | None = None,
@@ -568,22 +568,22 @@ def timed(
     redact_exceptions: bool = False,
     **attributes: object,
 ) -> SpanScope:
-    """Open a span, time the block into the catalog histogram ``metric_exposed_name``, count failures.
+    """Open a span, time the block into the catalog histogram ``metric_name``, count failures.
 
     - The elapsed seconds are recorded with the common attributes (lane, service) plus those call-time
       ``attributes`` the histogram declares in the catalog (e.g. ``tier``); every legal attribute goes on the span.
     - ``span_name`` defaults to the metric's OTel name; ``component`` comes from the catalog span family, else from
       the metric's component.
-    - ``failures``: the exposed name of a catalog counter incremented once when the block raises, with the attributes
+    - ``failures``: the Prometheus name of a catalog counter incremented once when the block raises, with the attributes
       it declares; a declared ``reason`` not given at call time becomes the exception's class name (enumerated
       reasons fold unknown values to ``other``).
 
     Raises KeyError for a metric name no registered catalog declares and TypeError for a wrong metric kind: both
     are programming errors caught on first run, never measurement-time failures.
     """
-    histogram = metric(metric_exposed_name)
+    histogram = metric(metric_name)
     if not isinstance(histogram, HistogramHandle):
-        raise TypeError(f"timed() needs a histogram; {metric_exposed_name!r} is a {histogram.spec.kind}")
+        raise TypeError(f"timed() needs a histogram; {metric_name!r} is a {histogram.spec.kind}")
     counter: CounterHandle | None = None
     if failures is not None:
         handle = metric(failures)

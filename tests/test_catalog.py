@@ -1,17 +1,17 @@
-"""The catalog is validated at load: legal names, unique exposed names, increasing buckets, known units."""
+"""The catalog is validated at load: legal names, unique Prometheus names, increasing buckets, known units."""
 
 from __future__ import annotations
 
 import pytest
 
 from lukhas_obs.catalog import AttributeSpec, Catalog, MetricSpec, SpanSpec, builtin, load_catalog, register
-from lukhas_obs.catalog.naming import exposed_name
+from lukhas_obs.catalog.naming import prometheus_name
 from lukhas_obs.errors import CatalogError
 
 
 def metric(**overrides) -> MetricSpec:
     base = dict(
-        exposed="x_search_seconds",
+        name="x_search_seconds",
         otel_name="x.search",
         kind="histogram",
         unit="s",
@@ -30,7 +30,7 @@ def problems_of(*metrics: MetricSpec, spans: tuple[SpanSpec, ...] = ()) -> str:
 
 def test_core_catalog_matches_seed_003():
     core = builtin("lukhas_core")
-    assert {m.exposed: (m.kind, m.unit) for m in core.metrics} == {
+    assert {m.name: (m.kind, m.unit) for m in core.metrics} == {
         "lukhas_memory_upsert_seconds": ("histogram", "s"),
         "lukhas_memory_search_seconds": ("histogram", "s"),
         "lukhas_memory_docs_total": ("counter", "{doc}"),
@@ -63,28 +63,28 @@ def test_core_catalog_matches_seed_003():
         ("throughput", "By/s", "gauge", "throughput_bytes_per_second"),
     ],
 )
-def test_exposed_name_follows_the_exporter(otel_name, unit, kind, expected):
-    assert exposed_name(otel_name, unit, kind) == expected
+def test_prometheus_name_follows_the_exporter(otel_name, unit, kind, expected):
+    assert prometheus_name(otel_name, unit, kind) == expected
 
 
 def test_two_otel_names_colliding_into_one_prometheus_name_are_rejected():
     message = problems_of(
-        metric(exposed="x_search_seconds", otel_name="x.search"),
-        metric(exposed="x_search_seconds", otel_name="x.search_seconds"),
+        metric(name="x_search_seconds", otel_name="x.search"),
+        metric(name="x_search_seconds", otel_name="x.search_seconds"),
     )
     assert "sample name 'x_search_seconds_bucket' is also produced by 'x_search_seconds'" in message
 
 
 def test_sample_names_of_different_kinds_collide_too():
     message = problems_of(
-        metric(exposed="jobs", otel_name="jobs", unit="1"),
-        metric(exposed="jobs_count", otel_name="jobs_count", kind="gauge", unit="1", buckets=None),
+        metric(name="jobs", otel_name="jobs", unit="1"),
+        metric(name="jobs_count", otel_name="jobs_count", kind="gauge", unit="1", buckets=None),
     )
     assert "'jobs_count'" in message
 
 
 def test_declared_name_must_be_what_the_exporter_produces():
-    message = problems_of(metric(exposed="x_search", otel_name="x.search"))
+    message = problems_of(metric(name="x_search", otel_name="x.search"))
     assert "is exposed as 'x_search_seconds', not 'x_search'" in message
 
 
@@ -97,10 +97,10 @@ def test_declared_name_must_be_what_the_exporter_produces():
         ({"buckets": (0.1, float("inf"))}, "finite"),
         ({"unit": "parsecs"}, "unit 'parsecs' is not a known UCUM unit"),
         ({"kind": "summary"}, "kind 'summary' is not one of"),
-        ({"exposed": "x-search"}, "not a legal Prometheus metric name"),
+        ({"name": "x-search"}, "not a legal Prometheus metric name"),
         ({"otel_name": "9lives"}, "not a legal instrument name"),
         ({"description": " "}, "description is empty"),
-        ({"kind": "gauge", "buckets": (1.0,), "exposed": "x_search_seconds"}, "only histograms take buckets"),
+        ({"kind": "gauge", "buckets": (1.0,), "name": "x_search_seconds"}, "only histograms take buckets"),
         ({"attributes": (AttributeSpec("le"),)}, "reserved label 'le'"),
         ({"attributes": (AttributeSpec("Tier"),)}, "must be lower-case"),
         ({"attributes": (AttributeSpec("a.b"), AttributeSpec("a_b"))}, "already a label of attribute 'a.b'"),
@@ -127,9 +127,9 @@ def test_yaml_typos_are_errors_not_silently_ignored():
         "catalog": "typo",
         "bucket_sets": {"std": [0.1, 1.0]},
         "metrics": [
-            {"exposed": "a_seconds", "kind": "histogram", "unit": "s", "bucket": "std", "description": "d"},
-            {"exposed": "b_seconds", "kind": "histogram", "unit": "s", "buckets": "nope", "description": "d"},
-            {"exposed": "c_total", "kind": "counter", "description": "d", "attributes": ["undefined"]},
+            {"name": "a_seconds", "kind": "histogram", "unit": "s", "bucket": "std", "description": "d"},
+            {"name": "b_seconds", "kind": "histogram", "unit": "s", "buckets": "nope", "description": "d"},
+            {"name": "c_total", "kind": "counter", "description": "d", "attributes": ["undefined"]},
         ],
     }
     with pytest.raises(CatalogError) as err:
@@ -143,7 +143,7 @@ def test_yaml_typos_are_errors_not_silently_ignored():
 def test_registry_refuses_a_catalog_that_collides_with_a_registered_one():
     clash = Catalog(
         name="clash",
-        metrics=(metric(exposed="lukhas_memory_docs_total", otel_name="lukhas_memory_docs", kind="counter",
+        metrics=(metric(name="lukhas_memory_docs_total", otel_name="lukhas_memory_docs", kind="counter",
                         unit="1", buckets=None),),
     )  # fmt: skip
     with pytest.raises(CatalogError) as err:
@@ -159,13 +159,13 @@ def test_views_carry_the_histogram_buckets():
 
 
 @pytest.mark.parametrize(
-    ("exposed", "otel_name", "kind", "unit", "fragment"),
+    ("metric_name", "otel_name", "kind", "unit", "fragment"),
     [
         ("queue_gauge_fill", "queue_gauge_fill", "gauge", "1", "type word 'gauge'"),
         ("request_ms", "request_ms", "gauge", "1", "abbreviates a unit ('ms')"),
         ("requestSize", "requestSize", "gauge", "1", "not snake_case"),
     ],
 )
-def test_names_promtool_would_reject_are_rejected_at_load(exposed, otel_name, kind, unit, fragment):
-    spec = MetricSpec(exposed=exposed, otel_name=otel_name, kind=kind, unit=unit, description="d")
+def test_names_promtool_would_reject_are_rejected_at_load(metric_name, otel_name, kind, unit, fragment):
+    spec = MetricSpec(name=metric_name, otel_name=otel_name, kind=kind, unit=unit, description="d")
     assert fragment in problems_of(spec)

@@ -40,7 +40,7 @@ catalog: attack
 attributes:
   tier: {description: Tier, values: [T1, T2]}
 metrics:
-  - exposed: attack_search_seconds
+  - name: attack_search_seconds
     otel_name: attack.search
     kind: histogram
     unit: s
@@ -95,7 +95,7 @@ def test_the_base_document_loads(tmp_path: Path) -> None:
         ("description: Search latency", "description: null", ":10: metrics[0]: description must be a string, got null"),
         ("unit: s", "unit: 1", "metrics[0]: unit must be a string, got an integer (1) (quote it if it is text)"),
         # a typo was silently dropped... now: the key, the place and what is accepted
-        ("unit: s", "unti: s", ":8: metrics[0]: unknown key 'unti'; accepted: exposed, otel_name, kind, unit,"),
+        ("unit: s", "unti: s", ":8: metrics[0]: unknown key 'unti'; accepted: name, otel_name, kind, unit,"),
         ("  tier: {description", "  tier: {descripton", ":3: attributes.tier: unknown key 'descripton'"),
         ("catalog: attack", "catalog: attack\ncardinality_limts: {}", "the document: unknown key 'cardinality_limts'"),
         ("kind: histogram", "kind: [histogram]", "metrics[0]: kind must be a string, got a list"),
@@ -112,7 +112,7 @@ def test_wrong_types_and_unknown_keys_are_placed_errors(tmp_path: Path, old: str
 def test_a_metric_entry_that_is_a_string(tmp_path: Path) -> None:
     # was AttributeError: 'str' object has no attribute 'get'
     message = _problems(_write(tmp_path, BASE.replace("metrics:\n", "metrics:\n  - attack_search_seconds\n")))
-    assert "c.yaml:5: metrics[0] must be a mapping with the keys exposed, otel_name, kind" in message
+    assert "c.yaml:5: metrics[0] must be a mapping with the keys name, otel_name, kind" in message
     assert "got a string ('attack_search_seconds')" in message
 
 
@@ -146,7 +146,7 @@ def test_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
         ("catalog: !!python/object/apply:os.system [echo hi]\n", "could not determine a constructor"),
         ("catalog: a\n---\ncatalog: b\n", "expected a single document"),
         ("catalog: [unclosed\n", "not valid YAML"),
-        ("catalog: a\nmetrics: [{exposed: a, kind: histogram, buckets: [" + "9" * 5000 + "]}]\n", "not valid YAML"),
+        ("catalog: a\nmetrics: [{metric_name: a, kind: histogram, buckets: [" + "9" * 5000 + "]}]\n", "not valid YAML"),
         ("", "the document is not a mapping, it is null"),
         ("- a\n- b\n", "the document is not a mapping, it is a list"),
         ("catalog: a\nmetrics: &m [*m]\n", "recursive alias *m"),
@@ -168,7 +168,7 @@ def test_a_file_that_is_not_utf8_is_a_catalog_error(tmp_path: Path) -> None:
 def test_billion_laughs_is_refused_in_bounded_time_and_memory(tmp_path: Path) -> None:
     lines = ["catalog: laughs", "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 10)]
-    lines.append("metrics: [{exposed: a_total, kind: counter, description: *l9}]")
+    lines.append("metrics: [{metric_name: a_total, kind: counter, description: *l9}]")
     path = _write(tmp_path, "\n".join(lines) + "\n")
     tracemalloc.start()
     started = time.perf_counter()
@@ -370,7 +370,7 @@ def _valid(catalog: Catalog) -> None:
     """A catalog that loaded is usable: names, sample names, views, SLOs and dashboards all read without error."""
     assert catalog.name and isinstance(catalog.name, str)
     for metric in catalog.metrics:
-        assert isinstance(metric.exposed, str) and metric.sample_names
+        assert isinstance(metric.name, str) and metric.sample_names
         assert metric.buckets is None or all(isinstance(b, float) and math.isfinite(b) for b in metric.buckets)
     for span in catalog.spans:
         assert span.names()

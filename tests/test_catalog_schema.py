@@ -184,7 +184,7 @@ def test_deferred_and_eager_loads_give_the_same_catalog(path: Path) -> None:
 def test_loaded_specs_keep_their_types() -> None:
     core = builtin("lukhas_core")
     search = core.metric("lukhas_memory_search_seconds")
-    assert type(search.exposed) is str and type(search.description) is str
+    assert type(search.name) is str and type(search.description) is str
     assert all(type(b) is float for b in search.buckets or ())
     assert core.metric("lukhas_auth_failures_total").attribute("reason").values[0] == "invalid_credentials"
     assert core.span("identity.authenticate_T3").params == {"tier": ("T1", "T2", "T3", "T4", "T5")}
@@ -196,7 +196,7 @@ def test_integer_bucket_boundaries_become_floats() -> None:
     doc = {
         "catalog": "int_buckets",
         "metrics": [
-            {"exposed": "x_seconds", "otel_name": "x", "kind": "histogram", "unit": "s", "buckets": [1, 2, 5],
+            {"name": "x_seconds", "otel_name": "x", "kind": "histogram", "unit": "s", "buckets": [1, 2, 5],
              "description": "d"},
         ],
     }  # fmt: skip

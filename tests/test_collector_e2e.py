@@ -16,7 +16,7 @@ from opentelemetry.trace import Status, StatusCode
 
 import lukhas_obs
 from lukhas_obs.catalog import builtin
-from lukhas_obs.traces.model import read_spans
+from lukhas_obs.tracefile.model import read_spans
 from tests.support.otlp_receiver import OtlpReceiver, attributes_to_dict
 from tests.support.rotel import Rotel, start_or_skip
 

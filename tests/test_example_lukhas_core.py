@@ -45,7 +45,7 @@ from lukhas_obs.demo import load_workload
 from lukhas_obs.systems import system
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE_METRICS = [m.exposed for m in builtin("lukhas_core").metrics]
+CORE_METRICS = [m.name for m in builtin("lukhas_core").metrics]
 SPAN_NAMES = {
     "memory.add_event",
     "memory.query",
@@ -84,9 +84,9 @@ def total(fams: dict, family: str, sample: str, **labels: str) -> float:
     )
 
 
-def has_data(fams: dict, exposed: str) -> bool:
+def has_data(fams: dict, metric_name: str) -> bool:
     """True when the metric family has at least one series (histogram/counter/gauge naming rules applied)."""
-    name = exposed.removesuffix("_total")
+    name = metric_name.removesuffix("_total")
     return name in fams and bool(fams[name].samples)
 
 

@@ -92,7 +92,7 @@ def test_rows_and_panels_match_the_seed(board: dict[str, Any]) -> None:
 
 def test_every_expression_references_only_catalog_series_and_is_filtered(board: dict[str, Any]) -> None:
     catalog = builtin("lukhas_core")
-    samples = set(catalog.exposed_sample_names())
+    samples = set(catalog.sample_owners())
     exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
     assert len(exprs) == 18
     for expr in exprs:

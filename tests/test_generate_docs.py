@@ -29,7 +29,7 @@ def test_every_metric_has_a_section_with_its_facts(text: str, catalogs: tuple[Ca
     metrics = [m for c in catalogs for m in c.metrics]
     assert len(metrics) >= 12
     for metric in metrics:
-        section = _section(text, f"#### `{metric.exposed}`")
+        section = _section(text, f"#### `{metric.name}`")
         assert metric.description in section
         assert f"`{metric.otel_name}` ({metric.kind})" in section
         assert f"| unit | `{metric.unit}` |" in section
@@ -38,7 +38,7 @@ def test_every_metric_has_a_section_with_its_facts(text: str, catalogs: tuple[Ca
         for attr in metric.attributes:
             assert f"`{attr.label}`" in section
             for value in attr.values or ():
-                assert value in section, (metric.exposed, value)
+                assert value in section, (metric.name, value)
         if metric.buckets:
             assert "| buckets (le) | " + ", ".join(le_label(b) for b in metric.buckets) + ", +Inf |" in section
 

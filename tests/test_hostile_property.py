@@ -70,7 +70,7 @@ keys = st.one_of(
 hostile_attributes = st.dictionaries(keys, hostile_value, max_size=4)
 
 METHOD = {"counter": "add", "updown_counter": "add", "histogram": "record", "gauge": "set"}
-METRICS = [m.exposed for cat in ("lukhas_core", "lukhas_obs_self") for m in builtin(cat).metrics if m.kind in METHOD]
+METRICS = [m.name for cat in ("lukhas_core", "lukhas_obs_self") for m in builtin(cat).metrics if m.kind in METHOD]
 
 
 #: Keyword arguments of span/timed and the flow helpers themselves.

@@ -102,7 +102,7 @@ def test_observable_gauge_callbacks_are_isolated(tmp_path):
             common_attributes=("service",),
             metrics=(
                 MetricSpec(
-                    exposed="obs_callback_test_fill",
+                    name="obs_callback_test_fill",
                     otel_name="obs_callback_test.fill",
                     kind="observable_gauge",
                     unit="1",

@@ -53,23 +53,23 @@ def test_scrape_shows_every_seed_series_with_exact_buckets_and_common_labels(con
     assert result.content_type.startswith("text/plain")
     families = {f.name: f for f in text_string_to_metric_families(result.body)}
 
-    for exposed, (kind, buckets, labels) in SEED_003.items():
-        family_name = exposed[: -len("_total")] if kind == "counter" else exposed
-        assert family_name in families, f"{exposed} missing from /metrics"
+    for metric_name, (kind, buckets, labels) in SEED_003.items():
+        family_name = metric_name[: -len("_total")] if kind == "counter" else metric_name
+        assert family_name in families, f"{metric_name} missing from /metrics"
         family = families[family_name]
-        assert family.type == kind, exposed
-        assert family.samples, exposed
+        assert family.type == kind, metric_name
+        assert family.samples, metric_name
         for sample in family.samples:
             keys = set(sample.labels) - {"le"}
-            assert keys == labels, (exposed, sample)
+            assert keys == labels, (metric_name, sample)
             assert sample.labels["lane"] == "candidate"
             assert sample.labels["service"] == "lukhas"
         if kind == "histogram":
-            les = [s.labels["le"] for s in family.samples if s.name == exposed + "_bucket"]
-            assert les == [*(str(float(b)) for b in buckets), "+Inf"], exposed
-            assert {s.name for s in family.samples} == {exposed + "_bucket", exposed + "_sum", exposed + "_count"}
+            les = [s.labels["le"] for s in family.samples if s.name == metric_name + "_bucket"]
+            assert les == [*(str(float(b)) for b in buckets), "+Inf"], metric_name
+            assert {s.name for s in family.samples} == {f"{metric_name}_{part}" for part in ("bucket", "sum", "count")}
         elif kind == "counter":
-            assert [s.name for s in family.samples] == [exposed]
+            assert [s.name for s in family.samples] == [metric_name]
 
     search_count = result.samples("lukhas_memory_search_seconds_count")
     assert [s.value for s in search_count] == [1.0]

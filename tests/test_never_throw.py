@@ -12,7 +12,7 @@ from lukhas_obs.catalog import builtin
 
 METHOD = {"counter": "add", "updown_counter": "add", "histogram": "record", "gauge": "set"}
 METRICS = [
-    m.exposed for m in builtin("lukhas_core").metrics + builtin("lukhas_obs_self").metrics if m.kind in METHOD
+    m.name for m in builtin("lukhas_core").metrics + builtin("lukhas_obs_self").metrics if m.kind in METHOD
 ]
 
 bad_numbers = st.one_of(

@@ -114,7 +114,7 @@ def test_a_catalog_cannot_declare_a_credential_as_a_label():
         name="leaky_labels",
         metrics=(
             MetricSpec(
-                exposed="leaky_logins_total",
+                name="leaky_logins_total",
                 otel_name="leaky.logins",
                 kind="counter",
                 unit="1",

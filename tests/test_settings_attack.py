@@ -426,7 +426,7 @@ def test_cardinality_limits_typo_is_refused_with_close_matches():
     assert "did you mean" in message and "lukhas_memory_docs_total" in message
 
 
-def test_cardinality_limits_otel_name_suggests_the_exposed_name():
+def test_cardinality_limits_otel_name_suggests_the_prometheus_name():
     with pytest.raises(ConfigurationError) as err:
         resolve_settings(environ={}, cardinality_limits={"lukhas.memory.docs": 10})
     assert "lukhas_memory_docs_total" in str(err.value)

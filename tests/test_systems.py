@@ -23,13 +23,13 @@ title: Billing
 description: Invoices of a user's own billing service.
 common_attributes: [lane, service]
 metrics:
-  - exposed: billing_invoices_total
+  - name: billing_invoices_total
     otel_name: billing.invoices
     kind: counter
     unit: "{invoice}"
     component: billing
     description: Invoices issued
-  - exposed: billing_render_seconds
+  - name: billing_render_seconds
     otel_name: billing.render
     kind: histogram
     unit: s
@@ -157,7 +157,7 @@ def test_register_system_in_process(tmp_path: Path) -> None:
     register_system(System(name="inproc", title="In-process", catalogs=(path,)))
     assert "inproc" in systems()
     (catalog,) = system("inproc").register()
-    assert [m.exposed for m in catalog.metrics] == ["inproc_invoices_total", "inproc_render_seconds"]
+    assert [m.name for m in catalog.metrics] == ["inproc_invoices_total", "inproc_render_seconds"]
 
 
 def test_entry_point_is_declared_in_pyproject() -> None:

@@ -28,8 +28,8 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 from lukhas_obs.cli import main
 from lukhas_obs.exporters.jsonl import JsonLinesSpanExporter
-from lukhas_obs.traces import model
-from lukhas_obs.traces.model import read_spans
+from lukhas_obs.tracefile import model
+from lukhas_obs.tracefile.model import read_spans
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000
@@ -256,7 +256,7 @@ class _Tty(io.StringIO):
 
 def test_colour_only_on_a_tty_without_no_color(built, monkeypatch):
     from lukhas_obs.cli import build_parser
-    from lukhas_obs.traces import show_command
+    from lukhas_obs.tracefile import show_command
 
     args = build_parser().parse_args(["traces", "show", str(built.file), "--errors-only"])
     monkeypatch.delenv("NO_COLOR", raising=False)
@@ -271,7 +271,7 @@ def test_colour_only_on_a_tty_without_no_color(built, monkeypatch):
 
 def test_ascii_fallback_when_the_terminal_cannot_encode_unicode(built):
     from lukhas_obs.cli import build_parser
-    from lukhas_obs.traces import show_command
+    from lukhas_obs.tracefile import show_command
 
     class Ascii(io.StringIO):
         encoding = "ascii"

@@ -1,8 +1,8 @@
 """The catalog: declarative metric and span specs, and the registry of catalogs known to this process.
 
-``lukhas_core`` (seed 003) and ``lukhas_obs_self`` (self-telemetry) are registered on import. Sibling systems register
-their own catalogs with :func:`register` (or :func:`register_yaml`); the registry refuses a catalog whose exposed names
-collide with one already registered, since two metrics with one Prometheus name make ``/metrics`` invalid.
+``lukhas_obs_self`` (self-telemetry) is registered on import, the systems' catalogs when first looked up. Other
+catalogs register with :func:`register` (or :func:`register_yaml`); the registry refuses a catalog whose Prometheus
+names collide with one already registered, since two metrics with one Prometheus name make ``/metrics`` invalid.
 
 Catalog files are checked against one schema (:mod:`lukhas_obs.catalog.schema`, pydantic models; the JSON Schema
 editors use is ``catalog.schema.json`` next to this file): every problem is a :class:`~lukhas_obs.errors.CatalogError`
@@ -62,13 +62,13 @@ def register(catalog: Catalog) -> Catalog:
             raise CatalogError(catalog.name, ["a different catalog with this name is already registered"])
         problems = _credential_like_labels(catalog)
         for other in _registry.values():
-            taken = other.exposed_sample_names()
-            for sample, exposed in catalog.exposed_sample_names().items():
+            taken = other.sample_owners()
+            for sample, metric_name in catalog.sample_owners().items():
                 if sample in taken:
-                    problems.append(f"{exposed}: sample {sample!r} is already exposed by catalog {other.name!r}")
+                    problems.append(f"{metric_name}: sample {sample!r} is already exposed by catalog {other.name!r}")
             other_otel = {m.otel_name for m in other.metrics}
             problems += [
-                f"{m.exposed}: OTel name {m.otel_name!r} is already used by catalog {other.name!r}"
+                f"{m.name}: OTel name {m.otel_name!r} is already used by catalog {other.name!r}"
                 for m in catalog.metrics
                 if m.otel_name in other_otel
             ]
@@ -87,7 +87,7 @@ def _credential_like_labels(catalog: Catalog) -> list[str]:
 
     scrubber = Scrubber()
     return [
-        f"{m.exposed}: attribute {a.key!r} looks like a credential ({scrubber.key_rule(a.key)}); "
+        f"{m.name}: attribute {a.key!r} looks like a credential ({scrubber.key_rule(a.key)}); "
         "metrics must never carry one"
         for m in catalog.metrics
         for a in m.attributes
@@ -155,17 +155,17 @@ def catalogs() -> tuple[Catalog, ...]:
         return tuple(_registry.values())
 
 
-def find_metric(exposed: str) -> MetricSpec:
-    """The spec of a metric by its exposed Prometheus name, in the registered catalogs or else the systems'."""
+def find_metric(metric_name: str) -> MetricSpec:
+    """The spec of a metric by its Prometheus name, in the registered catalogs or else the systems'."""
     for _ in range(2):
         for cat in catalogs():
             for spec in cat.metrics:
-                if spec.exposed == exposed:
+                if spec.name == metric_name:
                     return spec
         if not _register_systems():
             break
-    known = sorted(m.exposed for c in catalogs() for m in c.metrics)
-    raise KeyError(f"no registered catalog has a metric {exposed!r}; registered metrics: {', '.join(known)}")
+    known = sorted(m.name for c in catalogs() for m in c.metrics)
+    raise KeyError(f"no registered catalog has a metric {metric_name!r}; registered metrics: {', '.join(known)}")
 
 
 def find_span(name: str) -> SpanSpec:

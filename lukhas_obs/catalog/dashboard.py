@@ -313,7 +313,7 @@ def dashboard_problems(
     dashboards: Iterable[DashboardSpec], metric_specs: Iterable[MetricSpec], slos: SloSet | None, catalog_name: str
 ) -> Iterable[str]:
     """Every problem of ``dashboards`` against the metrics and SLO recording rules of catalog ``catalog_name``."""
-    metrics = {m.exposed: m for m in metric_specs}
+    metrics = {m.name: m for m in metric_specs}
     records = {slo.record for slo in slos.latency} if slos is not None else set()
     uids: set[str] = set()
     for dash in dashboards:
@@ -419,7 +419,7 @@ def _validate_query(
         yield f"{where}: metric {query.metric!r} is not in the catalog"
         return
     if metric.kind not in SHAPE_KINDS[query.shape]:
-        yield f"{where}: shape {query.shape!r} does not apply to {metric.exposed} (a {metric.kind})"
+        yield f"{where}: shape {query.shape!r} does not apply to {metric.name} (a {metric.kind})"
     if not is_duration(query.range):
         yield f"{where}: range {query.range!r} is not a Prometheus duration"
     if query.shape == "quantile":
@@ -432,7 +432,7 @@ def _validate_query(
     allowed = set(metric.label_names) | set(SCRAPE_LABELS)
     for label in query.by or ():
         if not _LABEL_RE.match(label) or label == "le" or label not in allowed:
-            yield f"{where}: {metric.exposed} has no label {label!r} to group by"
+            yield f"{where}: {metric.name} has no label {label!r} to group by"
     for var in variables:
         if var not in metric.label_names:
-            yield f"{where}: {metric.exposed} has no label {var!r}, so the ${var} filter would match nothing"
+            yield f"{where}: {metric.name} has no label {var!r}, so the ${var} filter would match nothing"

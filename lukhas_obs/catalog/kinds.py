@@ -26,7 +26,7 @@ class MetricKind:
     method: str | None
     #: The Prometheus ``# TYPE`` its family gets.
     prometheus_type: str
-    #: Monotonic totals: the exposed name ends in ``_total`` (stripped from and re-added to the OTel name).
+    #: Monotonic totals: the Prometheus name ends in ``_total`` (stripped from and re-added to the OTel name).
     monotonic: bool = False
     #: Measurements below zero are refused, with this drop reason (``None``: any sign is fine).
     negative_reason: str | None = None
@@ -39,13 +39,13 @@ class MetricKind:
     #: One line for the generated metrics reference.
     doc: str = ""
 
-    def sample_names(self, exposed: str) -> tuple[str, ...]:
+    def sample_names(self, metric_name: str) -> tuple[str, ...]:
         """Every sample name a metric of this kind puts on ``/metrics`` (to detect collisions between metrics)."""
         if self.buckets:
-            return (exposed + "_bucket", exposed + "_sum", exposed + "_count", exposed + "_created")
+            return (metric_name + "_bucket", metric_name + "_sum", metric_name + "_count", metric_name + "_created")
         if self.monotonic:
-            return (exposed, exposed[: -len("_total")] + "_created")
-        return (exposed,)
+            return (metric_name, metric_name[: -len("_total")] + "_created")
+        return (metric_name,)
 
 
 _GAUGE_SHAPES = ("avg_over_time", "max_over_time", "value")

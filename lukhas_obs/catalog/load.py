@@ -12,7 +12,7 @@ The YAML schema (see ``lukhas_obs/systems/lukhas_core/catalog.yaml`` for a full 
     attributes:                       # call-time attributes, shared by the metrics that list them
       tier: {description: ..., values: [T1, T2]}
     metrics:
-      - exposed: lukhas_memory_search_seconds
+      - name: lukhas_memory_search_seconds
         otel_name: lukhas.memory.search
         kind: histogram               # counter | updown_counter | histogram | gauge | observable_gauge
         unit: s
@@ -167,8 +167,8 @@ def _specs(model: CatalogDoc) -> tuple[tuple[MetricSpec, ...], tuple[SpanSpec, .
     common = tuple(model.common_attributes or ())
     metrics = tuple(
         MetricSpec(
-            exposed=m.exposed,
-            otel_name=m.otel_name if "otel_name" in m.model_fields_set else m.exposed,
+            name=m.name,
+            otel_name=m.otel_name if "otel_name" in m.model_fields_set else m.name,
             kind=as_kind(m.kind),
             unit=m.unit,
             description=m.description,
@@ -197,12 +197,12 @@ def _specs(model: CatalogDoc) -> tuple[tuple[MetricSpec, ...], tuple[SpanSpec, .
 
 
 def _places(model: CatalogDoc) -> dict[str, tuple[Any, ...]]:
-    """Where each metric and span family is, by the prefix its problems carry (``<exposed>``, ``span <name>``)."""
+    """Where each metric and span family is, by the prefix its problems carry (``<name>``, ``span <name>``)."""
     places: dict[str, tuple[Any, ...]] = {}
     for i, s in enumerate(model.spans or ()):
         places.setdefault(f"span {s.name}", ("spans", i))
     for i, m in enumerate(model.metrics or ()):
-        places.setdefault(m.exposed, ("metrics", i))
+        places.setdefault(m.name, ("metrics", i))
     return places
 
 

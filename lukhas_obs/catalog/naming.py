@@ -16,9 +16,9 @@ from lukhas_obs.catalog.kinds import KINDS
 
 __all__ = [
     "PROMETHEUS_NAME_RE",
-    "exposed_name",
     "family_name",
     "label_name",
+    "prometheus_name",
     "sample_names",
 ]
 
@@ -41,16 +41,16 @@ def family_name(otel_name: str, unit: str, kind: str) -> str:
     return name
 
 
-def exposed_name(otel_name: str, unit: str, kind: str) -> str:
+def prometheus_name(otel_name: str, unit: str, kind: str) -> str:
     """The name users query: ``<family>_total`` for counters, the family name otherwise (histogram base name)."""
     family = family_name(otel_name, unit, kind)
     return family + "_total" if _monotonic(kind) else family
 
 
-def sample_names(exposed: str, kind: str) -> tuple[str, ...]:
+def sample_names(metric_name: str, kind: str) -> tuple[str, ...]:
     """Every sample name a metric puts on ``/metrics`` (used to detect collisions between metrics)."""
     entry = KINDS.get(kind)
-    return entry.sample_names(exposed) if entry is not None else (exposed,)
+    return entry.sample_names(metric_name) if entry is not None else (metric_name,)
 
 
 def label_name(attribute_key: str) -> str:

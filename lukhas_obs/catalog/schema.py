@@ -144,14 +144,14 @@ Buckets = Annotated[
 class MetricDoc(Model):
     """One metric: the Prometheus name users query and the OTel instrument behind it."""
 
-    exposed: Name = Field(
+    name: Name = Field(
         description="The Prometheus name (``lukhas_memory_search_seconds``); "
         "must be what the exporter derives from otel_name."
     )
     otel_name: Name = Field(
         "",
         json_schema_extra={"default": None},
-        description="The OTel instrument name (``lukhas.memory.search``); defaults to ``exposed``.",
+        description="The OTel instrument name (``lukhas.memory.search``); defaults to ``name``.",
     )
     kind: Name = enum(METRIC_KINDS, description="The instrument kind.")
     unit: Name = Field(

@@ -87,7 +87,7 @@ def duration_seconds(text: str) -> float:
 def le_label(boundary: float) -> str:
     """The ``le`` label value a bucket boundary gets on ``/metrics`` (prometheus_client's rendering: ``1.0``, ``0.1``).
 
-    Prometheus 2.x matches ``le`` as a string, so rules must spell it exactly as exposed.
+    Prometheus 2.x matches ``le`` as a string, so rules must spell it exactly as metric_name.
     """
     return floatToGoString(boundary)
 
@@ -241,7 +241,7 @@ class LatencyDoc(DocumentedModel):
 
     name: Name = ""
     metric: Name = ""
-    """The histogram's exposed name."""
+    """The histogram's Prometheus name."""
     threshold: Number
     """Seconds; must be a bucket boundary of the metric."""
     objective: Number
@@ -264,7 +264,7 @@ class RateDoc(DocumentedModel):
 
     name: Name = ""
     metric: Name = ""
-    """The counter's exposed name."""
+    """The counter's Prometheus name."""
     threshold: Number
     """Events per second."""
     range: Name = "5m"
@@ -422,7 +422,7 @@ def validate_slos(catalog: Catalog) -> Iterable[str]:
 
 def slo_problems(slos: SloSet, metric_specs: Iterable[MetricSpec], catalog_name: str) -> Iterable[str]:
     """Every problem of ``slos`` against the metrics of the catalog named ``catalog_name``."""
-    metrics = {m.exposed: m for m in metric_specs}
+    metrics = {m.name: m for m in metric_specs}
     if not _LABEL_RE.match(slos.job) or not slos.job:
         yield f"slos: job {slos.job!r} must be a Prometheus job name (letters, digits, '_')"
     groups: dict[str, str] = {}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 from opentelemetry.exporter.prometheus._mapping import _UNIT_MAPPINGS
 
 from lukhas_obs.catalog.kinds import KINDS
-from lukhas_obs.catalog.naming import PROMETHEUS_NAME_RE, exposed_name, label_name, sample_names
+from lukhas_obs.catalog.naming import PROMETHEUS_NAME_RE, label_name, prometheus_name, sample_names
 from lukhas_obs.errors import CatalogError
 
 if TYPE_CHECKING:  # pragma: no cover - slo and dashboard load with those sections, never on import
@@ -83,7 +83,7 @@ class AttributeSpec:
 class MetricSpec:
     """One metric: what Prometheus exposes and what OTel creates, in one place."""
 
-    exposed: str
+    name: str
     otel_name: str
     kind: MetricKind
     unit: str
@@ -101,7 +101,7 @@ class MetricSpec:
 
     @property
     def sample_names(self) -> tuple[str, ...]:
-        return sample_names(self.exposed, self.kind)
+        return sample_names(self.name, self.kind)
 
     def attribute(self, key: str) -> AttributeSpec | None:
         for attr in self.attributes:
@@ -263,13 +263,13 @@ class Catalog:
             f"description={self.description!r}, common_attributes={self.common_attributes!r}, {sections})"
         )
 
-    def metric(self, exposed: str) -> MetricSpec:
-        """The spec of the metric exposed as ``exposed``; KeyError names the close matches."""
+    def metric(self, metric_name: str) -> MetricSpec:
+        """The spec of the metric exposed as ``name``; KeyError names the close matches."""
         for spec in self.metrics:
-            if spec.exposed == exposed:
+            if spec.name == metric_name:
                 return spec
-        known = ", ".join(s.exposed for s in self.metrics)
-        raise KeyError(f"catalog {self.name!r} has no metric {exposed!r}; it has: {known}")
+        known = ", ".join(s.name for s in self.metrics)
+        raise KeyError(f"catalog {self.name!r} has no metric {metric_name!r}; it has: {known}")
 
     def span(self, name: str) -> SpanSpec:
         """The span family that produces span ``name`` (concrete or template)."""
@@ -278,9 +278,9 @@ class Catalog:
                 return spec
         raise KeyError(f"catalog {self.name!r} has no span family for {name!r}")
 
-    def exposed_sample_names(self) -> dict[str, str]:
+    def sample_owners(self) -> dict[str, str]:
         """Map of every Prometheus sample name to the metric that produces it."""
-        return {sample: m.exposed for m in self.metrics for sample in m.sample_names}
+        return {sample: m.name for m in self.metrics for sample in m.sample_names}
 
     def views(self) -> list[object]:
         """OTel SDK Views carrying each histogram's bucket boundaries, for users who build their own MeterProvider.
@@ -305,14 +305,14 @@ def _validate(catalog: Catalog) -> Iterable[str]:
     seen_samples: dict[str, str] = {}
     seen_otel: dict[str, str] = {}
     for m in catalog.metrics:
-        yield from (f"{m.exposed}: {p}" for p in _validate_metric(m))
+        yield from (f"{m.name}: {p}" for p in _validate_metric(m))
         for sample in m.sample_names:
             if sample in seen_samples:
-                yield f"{m.exposed}: Prometheus sample name {sample!r} is also produced by {seen_samples[sample]!r}"
-            seen_samples.setdefault(sample, m.exposed)
+                yield f"{m.name}: Prometheus sample name {sample!r} is also produced by {seen_samples[sample]!r}"
+            seen_samples.setdefault(sample, m.name)
         if m.otel_name in seen_otel:
-            yield f"{m.exposed}: OTel instrument name {m.otel_name!r} is also used by {seen_otel[m.otel_name]!r}"
-        seen_otel.setdefault(m.otel_name, m.exposed)
+            yield f"{m.name}: OTel instrument name {m.otel_name!r} is also used by {seen_otel[m.otel_name]!r}"
+        seen_otel.setdefault(m.otel_name, m.name)
     seen_spans: dict[str, str] = {}
     for s in catalog.spans:
         span_problems = list(_validate_span(s))
@@ -345,19 +345,19 @@ def _validate_metric(m: MetricSpec) -> Iterable[str]:
     if m.kind not in METRIC_KINDS:
         yield f"kind {m.kind!r} is not one of {', '.join(METRIC_KINDS)}"
         return
-    if not PROMETHEUS_NAME_RE.match(m.exposed):
-        yield "exposed name is not a legal Prometheus metric name"
-    if m.exposed.startswith("__") or m.exposed == "target_info":
-        yield "exposed name is reserved"
-    yield from _promlint(m.exposed)
+    if not PROMETHEUS_NAME_RE.match(m.name):
+        yield "Prometheus name is not a legal Prometheus metric name"
+    if m.name.startswith("__") or m.name == "target_info":
+        yield "Prometheus name is reserved"
+    yield from _promlint(m.name)
     if not _OTEL_NAME_RE.match(m.otel_name):
         yield f"OTel name {m.otel_name!r} is not a legal instrument name"
     if not unit_is_known(m.unit):
         yield f"unit {m.unit!r} is not a known UCUM unit (s, ms, By, 1, %, {{annotation}}, ...)"
     elif _OTEL_NAME_RE.match(m.otel_name):
-        derived = exposed_name(m.otel_name, m.unit, m.kind)
-        if derived != m.exposed:
-            yield f"OTel name {m.otel_name!r} with unit {m.unit!r} is exposed as {derived!r}, not {m.exposed!r}"
+        derived = prometheus_name(m.otel_name, m.unit, m.kind)
+        if derived != m.name:
+            yield f"OTel name {m.otel_name!r} with unit {m.unit!r} is exposed as {derived!r}, not {m.name!r}"
     if not m.description.strip():
         yield "description is empty"
     if KINDS[m.kind].buckets:
@@ -394,14 +394,14 @@ def _promlint(name: str) -> Iterable[str]:
     """The naming rules ``promtool check metrics`` enforces, so a catalog that loads also lints clean."""
     for word in _TYPE_WORDS:
         if f"_{word}_" in name or name.endswith(f"_{word}") or name.startswith(f"{word}_"):
-            yield f"exposed name contains the type word {word!r} (promtool: names should not include the type)"
+            yield f"Prometheus name contains the type word {word!r} (promtool: names should not include the type)"
     if name != name.lower():
-        yield "exposed name is not snake_case (promtool: camelCase names)"
+        yield "Prometheus name is not snake_case (promtool: camelCase names)"
     if ":" in name:
-        yield "exposed name contains ':' (reserved for recording rules)"
+        yield "Prometheus name contains ':' (reserved for recording rules)"
     for unit in _ABBREVIATED_UNITS:
         if f"_{unit}_" in f"_{name}_":
-            yield f"exposed name abbreviates a unit ({unit!r}); use the base unit (seconds, bytes)"
+            yield f"Prometheus name abbreviates a unit ({unit!r}); use the base unit (seconds, bytes)"
 
 
 def _template_problem(s: SpanSpec) -> str | None:

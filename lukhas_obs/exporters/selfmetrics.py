@@ -53,14 +53,14 @@ EXPORTER_ERRORS = "lukhas_obs_exporter_errors_total"
 SPAN_QUEUE_SIZE = "lukhas_obs_span_queue_size"
 
 
-def _add(exposed: str, amount: int, **attributes: str) -> None:
+def _add(metric_name: str, amount: int, **attributes: str) -> None:
     """Count through the catalog handle; self-telemetry must never fail the export path."""
     if amount <= 0:
         return
     try:
         from lukhas_obs.instruments import counter
 
-        counter(exposed).add(amount, **attributes)
+        counter(metric_name).add(amount, **attributes)
     except Exception:  # pragma: no cover - handles never raise; this guards an import-time problem
         pass
 

@@ -27,7 +27,7 @@ _REF_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 def _variable_sample(metric: MetricSpec) -> str:
     """The series a ``label_values`` variable reads: a histogram's ``_bucket`` series (as seed 003), else the metric."""
-    return f"{metric.exposed}_bucket" if metric.kind == "histogram" else metric.exposed
+    return f"{metric.name}_bucket" if metric.kind == "histogram" else metric.name
 
 
 def query_expr(catalog: Catalog, dash: DashboardSpec, query: QuerySpec) -> str:
@@ -37,15 +37,15 @@ def query_expr(catalog: Catalog, dash: DashboardSpec, query: QuerySpec) -> str:
     metric = catalog.metric(str(query.metric))
     filters = [(v.name, f"${v.name}") for v in dash.variables]
     if query.shape == "quantile":
-        bucket = promql.selector(f"{metric.exposed}_bucket", filters)
+        bucket = promql.selector(f"{metric.name}_bucket", filters)
         return promql.histogram_quantile(float(query.quantile or 0), bucket, query.range, query.by or ())
     if query.shape in ("rate", "increase"):
-        series = f"{metric.exposed}_count" if metric.kind == "histogram" else metric.exposed
+        series = f"{metric.name}_count" if metric.kind == "histogram" else metric.name
         inner = promql.rate(query.shape, promql.selector(series, filters), query.range)
         return promql.aggregate("sum", inner, query.by)
     if query.shape in ("avg_over_time", "max_over_time"):
-        return promql.over_time(query.shape.split("_", 1)[0], promql.selector(metric.exposed, filters), query.range)
-    return promql.selector(metric.exposed, filters)  # value
+        return promql.over_time(query.shape.split("_", 1)[0], promql.selector(metric.name, filters), query.range)
+    return promql.selector(metric.name, filters)  # value
 
 
 def panel_queries(catalog: Catalog, dash: DashboardSpec) -> list[tuple[PanelSpec, QuerySpec, str]]:

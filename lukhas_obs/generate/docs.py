@@ -41,9 +41,9 @@ def _labels(metric: MetricSpec) -> str:
 
 
 def _metric_block(metric: MetricSpec) -> list[str]:
-    lines = [f"#### {_code(metric.exposed)}", "", metric.description, ""]
+    lines = [f"#### {_code(metric.name)}", "", metric.description, ""]
     rows = [
-        ("exposed name", _code(metric.exposed)),
+        ("Prometheus name", _code(metric.name)),
         ("series", ", ".join(_code(s) for s in metric.sample_names if not s.endswith("_created"))),
         ("OTel instrument", f"{_code(metric.otel_name)} ({metric.kind})"),
         ("unit", _code(metric.unit or "(none)")),
@@ -149,8 +149,8 @@ def catalog_section(catalog: Catalog) -> list[str]:
         lines += [f"Every series carries the common labels {common}, filled from the resolved settings.", ""]
     lines += ["### Metrics", ""]
     lines += _table(
-        ("exposed name", "kind", "unit", "labels", "description"),
-        [(_code(m.exposed), m.kind, _code(m.unit or "-"), _labels(m), m.description) for m in catalog.metrics],
+        ("Prometheus name", "kind", "unit", "labels", "description"),
+        [(_code(m.name), m.kind, _code(m.unit or "-"), _labels(m), m.description) for m in catalog.metrics],
     )
     lines.append("")
     for metric in catalog.metrics:

@@ -213,7 +213,7 @@ def rule_documents(catalog: Catalog) -> dict[str, dict[str, Any]]:
 def known_names(catalog: Catalog, docs: dict[str, dict[str, Any]]) -> set[str]:
     """Names an expression may select: catalog samples, the recording rules in ``docs``, and ``up``."""
     records = {r["record"] for d in docs.values() for g in d["groups"] for r in g["rules"] if "record" in r}
-    return set(catalog.exposed_sample_names()) | records | {"up"}
+    return set(catalog.sample_owners()) | records | {"up"}
 
 
 def _check(catalog: Catalog, docs: dict[str, dict[str, Any]]) -> None:

@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from lukhas_obs.traces.model import SPAN_KIND_NAMES, STATUS_ERROR, STATUS_OK, SpanRecord, Trace, spans_of
+from lukhas_obs.tracefile.model import SPAN_KIND_NAMES, STATUS_ERROR, STATUS_OK, SpanRecord, Trace, spans_of
 
 __all__ = ["UNKNOWN_SERVICE", "jaeger_document", "jaeger_tag", "jaeger_trace", "merge_otlp_documents"]
 

@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from lukhas_obs.traces.model import STATUS_ERROR, STATUS_OK, SpanRecord, Trace
+from lukhas_obs.tracefile.model import STATUS_ERROR, STATUS_OK, SpanRecord, Trace
 
 __all__ = ["Style", "format_duration", "render", "render_trace"]
 

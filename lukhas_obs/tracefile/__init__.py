@@ -17,9 +17,17 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from lukhas_obs.traces.jaeger import jaeger_document, merge_otlp_documents
-from lukhas_obs.traces.model import Selection, SpanRecord, Trace, group_traces, iter_documents, read_spans, trace_files
-from lukhas_obs.traces.waterfall import Style, render
+from lukhas_obs.tracefile.jaeger import jaeger_document, merge_otlp_documents
+from lukhas_obs.tracefile.model import (
+    Selection,
+    SpanRecord,
+    Trace,
+    group_traces,
+    iter_documents,
+    read_spans,
+    trace_files,
+)
+from lukhas_obs.tracefile.waterfall import Style, render
 
 __all__ = [
     "Selection",

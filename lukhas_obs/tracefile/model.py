@@ -5,7 +5,8 @@ file exporter): one ``ExportTraceServiceRequest`` per line in OTLP/JSON — hex 
 strings. Ids in protobuf's base64 JSON mapping are accepted too. A line that is not valid JSON or not a trace request
 is skipped with a warning naming ``file:line``; the rest of the file is still read.
 
-Nothing here renders or converts: :mod:`lukhas_obs.traces.waterfall` and :mod:`lukhas_obs.traces.jaeger` build on it.
+Nothing here renders or converts: :mod:`lukhas_obs.tracefile.waterfall` and :mod:`lukhas_obs.tracefile.jaeger`
+build on it.
 """
 
 from __future__ import annotations

@@ -32,9 +32,15 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 
 
 def can_encode(stream: TextIO, text: str) -> bool:
-    """Whether ``stream`` can print ``text`` (emoji on a UTF-8 terminal; not on an ASCII pipe)."""
+    """Whether ``stream`` can print ``text`` (emoji on a UTF-8 terminal; not on an ASCII pipe).
+
+    A stream without an encoding (``io.StringIO``) holds text, not bytes: it can hold anything.
+    """
+    encoding = getattr(stream, "encoding", None)
+    if not encoding:
+        return True
     try:
-        text.encode(getattr(stream, "encoding", None) or "ascii")
+        text.encode(encoding)
     except (UnicodeEncodeError, LookupError):
         return False
     return True

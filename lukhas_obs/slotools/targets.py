@@ -372,7 +372,12 @@ def load_targets(
         raise SloTargetsError(origin, [f"{SECTION_KEY} must be a mapping with the keys title, window, "
                                        f"report_fields, targets, got {describe(section)}"])  # fmt: skip
     try:
-        doc = TargetsDoc.model_validate(dict(section))
+        copied = dict(section)
+    except Exception:  # a Mapping whose iteration or lookup raises
+        raise SloTargetsError(origin, [f"{SECTION_KEY} must be a mapping that can be read, got "
+                                       f"{describe(section)}"]) from None  # fmt: skip
+    try:
+        doc = TargetsDoc.model_validate(copied)
     except ValidationError as exc:
         raw = problems_from(exc, TargetsDoc)
         if locate is not None or origin != "<mapping>":

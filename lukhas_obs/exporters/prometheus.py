@@ -37,6 +37,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as _openmet
 
 from lukhas_obs.errors import ConfigurationError
 from lukhas_obs.exporters.http_server import HardenedHTTPServer
+from lukhas_obs.exporters.render import DirectPrometheusReader, DirectRegistry
 
 _log = logging.getLogger("lukhas_obs")
 #: prometheus_client's OpenMetrics ``generate_latest`` has no annotations; this is its signature as used here.
@@ -64,9 +65,15 @@ _render_failure_warned = False
 
 
 def build_reader(*, scope_labels: bool) -> tuple[PrometheusMetricReader, CollectorRegistry]:
-    """A reader registered in a fresh registry. No ``otel_scope_*`` labels unless asked; ``target_info`` is kept."""
-    registry = CollectorRegistry(auto_describe=True)
-    reader = PrometheusMetricReader(disable_target_info=False, scope_info_enabled=scope_labels, registry=registry)
+    """A reader registered in a fresh registry. No ``otel_scope_*`` labels unless asked; ``target_info`` is kept.
+
+    The reader is a :class:`~lukhas_obs.exporters.render.DirectPrometheusReader` in a
+    :class:`~lukhas_obs.exporters.render.DirectRegistry`: :func:`respond` and :func:`render_exposition` render it
+    directly (the exporter's bytes, plus exemplars in OpenMetrics); prometheus_client's ``generate_latest`` on the
+    registry still gives the exporter's own rendering.
+    """
+    registry = DirectRegistry()
+    reader = DirectPrometheusReader(scope_labels=scope_labels, registry=registry)
     return reader, registry
 
 
@@ -129,7 +136,14 @@ class _Only:
 
 
 def _render(registry: CollectorRegistry, openmetrics: bool, names: Iterable[str] | None) -> bytes:
-    """The exposition bytes (may raise: callers decide between a 500 and a never-raising fallback)."""
+    """The exposition bytes (may raise: callers decide between a 500 and a never-raising fallback).
+
+    lukhas-obs' own registry is rendered straight from its reader's collection; any other registry (a user's
+    ``registry_source``) by prometheus_client.
+    """
+    reader = registry.direct_reader if isinstance(registry, DirectRegistry) else None
+    if reader is not None:
+        return reader.render(openmetrics=openmetrics, names=names)
     target: Any = registry if names is None else _Only(registry, names)
     return _generate_openmetrics(target) if openmetrics else _generate_text(target)
 

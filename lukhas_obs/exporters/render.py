@@ -1,0 +1,773 @@
+"""``/metrics`` rendered straight from the SDK's ``MetricsData``: the OTel Prometheus exporter's bytes, ~25× faster.
+
+The OTel exporter (opentelemetry-exporter-prometheus 0.66b2) turns every collection into prometheus_client metric
+families and samples, which prometheus_client 0.26's ``generate_latest`` then formats: an object per sample and a
+sorted label dict per line, ~100 µs per histogram series. :func:`render` writes the same text directly, with label
+sets and bucket lines built once per attribute layout, and is held to the exporter's output byte for byte, in
+Prometheus text 0.0.4 and OpenMetrics 1.0.0, by ``tests/test_render_differential.py``. What it reproduces, on purpose:
+
+- names: ``sanitize_full_name`` (and the reader's ``prefix``), ``_total`` stripped from counters and re-added, the
+  unit (``map_unit``) appended unless the name already ends with it; cumulative non-monotonic sums are gauges,
+  delta ones counters; attribute keys through ``sanitize_attribute`` (later keys win when two sanitise alike),
+  non-string values as JSON (``json.dumps(value, default=str)``);
+- ``target_info`` from the first collection's resource attributes; ``otel_scope_*`` labels when scope labels are on;
+- metrics that share (name, description, unit, type), also across scopes, are one family whose label names are the
+  first metric's (later metrics' values are zipped against them, as the exporter does);
+- bucket bounds as Python ``str`` (``le="1"`` for an integer bound, ``le="1e-05"``), cumulative counts, ``_count``
+  and ``_sum`` left out when the first bound is negative; values through prometheus_client's ``floatToGoString``;
+- escaping of HELP (text: ``\\`` and newline; OpenMetrics: also ``"``), of label values, of sample names.
+
+Where it differs, only where the exporter has no valid output: a metric the exporter cannot convert (exponential
+histograms, a value ``float()`` cannot hold, a non-text attribute key) is left out and reported through
+:func:`lukhas_obs.drops.report` instead of failing the whole scrape; text that is not valid UTF-8 (lone surrogates)
+gets ``?`` instead of raising.
+
+**Exemplars** (OpenMetrics only; the exporter renders none): a histogram bucket line carries the exemplar of the
+latest measurement that fell into that bucket, a counter's ``_total`` line the latest sampled increment, as
+``# {span_id="…",trace_id="…"} value timestamp``, formatted as prometheus_client formats an ``Exemplar`` with a
+``Timestamp``. The SDK hands each reader the exemplars sampled since its previous collection; an
+:class:`ExemplarMemory` keeps the latest per series and bucket across collections (bounded), so a text-format scrape
+or a second scraper does not make them disappear. Exemplars without a valid trace context, with a NaN value or a
+label set over 128 characters are dropped.
+
+**Filtering** (``names``): lukhas-obs' ``?name[]=`` semantics, which are prometheus_client's
+``restricted_registry`` (samples whose name is listed) plus whole families named by their family name
+(``?name[]=lukhas_memory_search_seconds`` selects the histogram's bucket, count and sum lines). prometheus_client's
+own ``restricted_registry`` finds nothing of the OTel reader's (its collector has no names at registration) and
+drops ``# UNIT``; this keeps it.
+
+:class:`DirectPrometheusReader` is the ``PrometheusMetricReader`` lukhas-obs builds: its ``_receive_metrics``
+(which :mod:`lukhas_obs._compat.metric_producer` may wrap per instance) keeps the collection for the thread that
+asked for it, and :meth:`DirectPrometheusReader.render` collects and renders. Its registry (:class:`DirectRegistry`)
+still works with prometheus_client's ``generate_latest`` (through the exporter's own conversion), for code that
+renders ``lukhas_obs.active().registry`` itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
+from json import dumps
+from typing import Any
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_attribute, sanitize_full_name
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    MetricsData,
+    Sum,
+)
+from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics.exposition import escape_label_name, escape_metric_name
+from prometheus_client.utils import floatToGoString
+
+__all__ = [
+    "MAX_EXEMPLAR_LABEL_CHARS",
+    "DirectPrometheusReader",
+    "DirectRegistry",
+    "ExemplarMemory",
+    "render",
+]
+
+_log = logging.getLogger("lukhas_obs")
+
+#: OpenMetrics 1.0: "The combined length of the label names and values of an Exemplar's LabelSet MUST NOT exceed
+#: 128 UTF-8 character code points." (prometheus_client's parser rejects longer ones.)
+MAX_EXEMPLAR_LABEL_CHARS = 128
+#: Series whose exemplars an :class:`ExemplarMemory` keeps by default (each holds at most one per bucket).
+DEFAULT_MAX_EXEMPLAR_SERIES = 20_000
+
+_CUMULATIVE = AggregationTemporality.CUMULATIVE
+_TRACE_ID_MAX = (1 << 128) - 1
+_SPAN_ID_MAX = (1 << 64) - 1
+_INT_FAST_MIN = -(1 << 53)  # ints whose float repr is "<int>.0"
+_INT_FAST_MAX = 1_000_000  # floatToGoString switches to exponent notation from 1e6 on
+#: floatToGoString(n) for small non-negative ints (bucket counts), looked up instead of formatted.
+_SMALL = {n: f"{n}.0" for n in range(4096)}
+_CACHE_LIMIT = 4096
+_label_names: dict[Any, str] = {}  # raw attribute key -> exposed label name
+_sample_names: dict[tuple[str, bool], str] = {}
+_family_names: dict[tuple[str, str, str, str], str] = {}
+
+_COUNTER, _GAUGE, _HISTOGRAM, _INFO = "counter", "gauge", "histogram", "info"
+#: Sample-name suffixes of each family type, as prometheus_client's families name their samples.
+_SUFFIXES = {_COUNTER: ("_total",), _GAUGE: ("",), _HISTOGRAM: ("_bucket", "_count", "_sum"), _INFO: ("_info",)}
+
+
+# -- formatting, exactly as prometheus_client formats --------------------------------------------------------------
+
+
+def _num(value: Any) -> str:
+    """``floatToGoString(value)``, with a shortcut for the ints whose answer is ``"<int>.0"``."""
+    if value.__class__ is int and _INT_FAST_MIN <= value < _INT_FAST_MAX:
+        return f"{value}.0"
+    return floatToGoString(value)
+
+
+def _escape_value(text: str) -> str:
+    """A label value as both exposition formats write it (backslash, newline, double quote)."""
+    if "\\" in text or "\n" in text or '"' in text:
+        return text.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return text
+
+
+def _label_value(value: Any) -> str:
+    """The exporter's ``_check_value`` (text as ``str``, anything else as JSON), escaped."""
+    if value.__class__ is str:
+        text = value
+    elif isinstance(value, str):
+        text = str(value)
+    else:
+        text = dumps(value, default=str)
+    return _escape_value(text)
+
+
+def _label_values(attributes: Any) -> list[str]:
+    """A point's attribute values as label values, in the attributes' order (plain text without escapes as is)."""
+    return [
+        v if v.__class__ is str and "\\" not in v and '"' not in v and "\n" not in v else _label_value(v)
+        for v in attributes.values()
+    ]
+
+
+def _label_name(key: Any) -> str:
+    """``sanitize_attribute`` then prometheus_client's label-name escaping (a no-op for sanitised names)."""
+    name = _label_names.get(key)
+    if name is None:
+        name = escape_label_name(sanitize_attribute(key))
+        if len(_label_names) >= _CACHE_LIMIT:
+            _label_names.clear()
+        _label_names[key] = name
+    return name
+
+
+def _om_sample_name(name: str) -> str:
+    """prometheus_client's OpenMetrics sample name: any character but ``[A-Za-z_]`` (digits after the first) → ``_``."""
+    out = []
+    for i, ch in enumerate(name):
+        ok = ("a" <= ch <= "z") or ("A" <= ch <= "Z") or ch == "_" or ("0" <= ch <= "9" and i > 0)
+        out.append(ch if ok else "_")
+    return "".join(out)
+
+
+def _sample_name(name: str, openmetrics: bool) -> str:
+    key = (name, openmetrics)
+    escaped = _sample_names.get(key)
+    if escaped is None:
+        escaped = _om_sample_name(name) if openmetrics else escape_metric_name(name)
+        if len(_sample_names) >= _CACHE_LIMIT:
+            _sample_names.clear()
+        _sample_names[key] = escaped
+    return escaped
+
+
+def _family_name(raw: str, prefix: str, unit: str, kind: str) -> str:
+    """The family name prometheus_client's ``Metric`` ends up with for the exporter's arguments."""
+    key = (raw, prefix, unit, kind)
+    name = _family_names.get(key)
+    if name is None:
+        name = sanitize_full_name(prefix + "_" + raw if prefix else raw)
+        if kind == _COUNTER and name.endswith("_total"):
+            name = name[:-6]
+        if unit and not name.endswith("_" + unit):
+            name += "_" + unit
+        if not name:
+            raise ValueError("empty metric name")
+        if len(_family_names) >= _CACHE_LIMIT:
+            _family_names.clear()
+        _family_names[key] = name
+    return name
+
+
+def _brace(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+# -- exemplars ------------------------------------------------------------------------------------------------------
+
+
+def _exemplar_suffix(exemplar: Any) -> tuple[int, str] | None:
+    """``(time_unix_nano, " # {span_id=…,trace_id=…} value ts")`` for one SDK exemplar; None when it is not valid."""
+    trace_id = exemplar.trace_id
+    span_id = exemplar.span_id
+    if trace_id.__class__ is not int or span_id.__class__ is not int:
+        return None
+    if not (0 < trace_id <= _TRACE_ID_MAX and 0 < span_id <= _SPAN_ID_MAX):
+        return None
+    value = exemplar.value
+    if value != value:  # NaN: not a value any bucket holds
+        return None
+    labels = (("span_id", f"{span_id:016x}"), ("trace_id", f"{trace_id:032x}"))
+    if sum(len(k) + len(v) for k, v in labels) > MAX_EXEMPLAR_LABEL_CHARS:
+        return None
+    body = ",".join(f'{k}="{_escape_value(v)}"' for k, v in labels)
+    time_ns = exemplar.time_unix_nano
+    if time_ns.__class__ is int and time_ns > 0:
+        sec, nsec = divmod(time_ns, 1_000_000_000)
+        return time_ns, f" # {{{body}}} {_num(value)} {sec}.{nsec:09d}"
+    return 0, f" # {{{body}}} {_num(value)}"
+
+
+def _point_exemplars(point: Any, histogram: bool) -> dict[int, tuple[int, str]]:
+    """Bucket index (0 for a counter) → the latest valid exemplar of ``point``."""
+    found: dict[int, tuple[int, str]] = {}
+    bounds = point.explicit_bounds if histogram else ()
+    for exemplar in point.exemplars:
+        try:
+            rendered = _exemplar_suffix(exemplar)
+            if rendered is None:
+                continue
+            index = bisect_left(bounds, exemplar.value) if histogram else 0  # the SDK's AlignedHistogram rule
+        except Exception:
+            continue
+        known = found.get(index)
+        if known is None or rendered[0] >= known[0]:
+            found[index] = rendered
+    return found
+
+
+def _series_key(attributes: Any) -> Any:
+    """A hashable key of a point's attribute set (the SDK hands the same dict, in the same order, each time)."""
+    key = tuple(attributes.items())
+    try:
+        hash(key)
+    except TypeError:
+        key = tuple((k, _label_value(v)) for k, v in key)
+    return key
+
+
+def _scope_key(scope: Any) -> tuple[Any, Any, Any]:
+    return (scope.name, scope.version, scope.schema_url)
+
+
+def _exemplar_kind(data: Any) -> str | None:
+    if isinstance(data, Histogram):
+        return _HISTOGRAM
+    if isinstance(data, Sum) and (data.is_monotonic or data.aggregation_temporality != _CUMULATIVE):
+        return _COUNTER
+    return None
+
+
+class ExemplarMemory:
+    """The latest exemplar per series and bucket, kept across collections (one per reader).
+
+    Bounded: at most ``max_series`` series are remembered; exemplars of further series are rendered while they are
+    in the current collection and then forgotten (reported once as a drop, ``prometheus_exemplars``).
+    """
+
+    def __init__(self, max_series: int = DEFAULT_MAX_EXEMPLAR_SERIES) -> None:
+        self._lock = threading.Lock()
+        self._metrics: dict[tuple[Any, ...], dict[Any, dict[int, tuple[int, str]]]] = {}
+        self._series = 0
+        self.max_series = max_series
+
+    def __len__(self) -> int:
+        return self._series
+
+    def remember(self, metrics_data: MetricsData) -> None:
+        """Keep the exemplars of one collection (the newest per series and bucket wins). Never raises."""
+        try:
+            for rm in metrics_data.resource_metrics:
+                for sm in rm.scope_metrics:
+                    scope = _scope_key(sm.scope)
+                    for metric in sm.metrics:
+                        kind = _exemplar_kind(metric.data)
+                        if kind is None:
+                            continue
+                        for point in metric.data.data_points:
+                            if point.exemplars:
+                                self._remember_point((scope, metric.name), point, kind == _HISTOGRAM)
+        except Exception as exc:
+            _report("internal_error", type(exc).__name__)
+
+    def _remember_point(self, metric_key: tuple[Any, ...], point: Any, histogram: bool) -> None:
+        found = _point_exemplars(point, histogram)
+        if not found:
+            return
+        key = _series_key(point.attributes)
+        with self._lock:
+            per_metric = self._metrics.get(metric_key)
+            if per_metric is None:
+                per_metric = self._metrics[metric_key] = {}
+            entry = per_metric.get(key)
+            if entry is None:
+                if self._series >= self.max_series:
+                    _report("memory_full", f"more than {self.max_series} series with exemplars")
+                    return
+                entry = per_metric[key] = {}
+                self._series += 1
+            for index, rendered in found.items():
+                known = entry.get(index)
+                if known is None or rendered[0] >= known[0]:
+                    entry[index] = rendered
+
+    def lookup(self, scope: Any, name: str) -> dict[Any, dict[int, tuple[int, str]]] | None:
+        """The remembered series of one metric (series key → bucket index → exemplar), or None."""
+        return self._metrics.get((_scope_key(scope), name))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._metrics.clear()
+            self._series = 0
+
+
+def _report(reason: str, detail: str) -> None:
+    try:
+        from lukhas_obs import drops
+
+        drops.report("prometheus_exposition", reason, detail)
+    except Exception:  # pragma: no cover - reporting must never break a scrape
+        pass
+
+
+# -- rendering ------------------------------------------------------------------------------------------------------
+
+
+class _Family:
+    __slots__ = ("doc", "kind", "labelnames", "lines", "name", "selected", "unit", "want")
+
+    def __init__(self, name: str, kind: str, doc: str, unit: str, labelnames: tuple[str, ...], names: Any) -> None:
+        self.name = name
+        self.kind = kind
+        self.doc = doc
+        self.unit = unit
+        self.labelnames = labelnames
+        self.lines: list[str] = []
+        suffixes = _SUFFIXES[kind]
+        if names is None or name in names:
+            self.selected = True  # the whole family; its header even without samples
+            self.want = tuple(True for _ in suffixes)
+        else:
+            self.selected = False
+            self.want = tuple((name + suffix) in names for suffix in suffixes)
+
+    def header(self, openmetrics: bool) -> str:
+        doc = self.doc.replace("\\", r"\\").replace("\n", r"\n")
+        if openmetrics:
+            name = escape_metric_name(self.name)
+            doc = doc.replace('"', r"\"")
+            unit = f"# UNIT {name} {self.unit}\n" if self.unit else ""
+            return f"# HELP {name} {doc}\n# TYPE {name} {self.kind}\n{unit}"
+        kind = self.kind
+        name = self.name
+        if kind == _COUNTER:
+            name += "_total"
+        elif kind == _INFO:
+            name += "_info"
+            kind = _GAUGE
+        name = escape_metric_name(name)
+        return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n"
+
+
+class _Layout:
+    """How the points with one attribute-key tuple render in one metric: label templates with value slots."""
+
+    __slots__ = ("body", "head", "keys", "static", "tail")
+
+    def __init__(self, keys: dict[str, tuple[bool, Any]]) -> None:
+        #: exposed label name → (from the point, raw index) or (constant, escaped value)
+        self.keys = keys
+        self.body = self.head = self.tail = ""
+        self.static = True
+
+    def build(self, metric_keys: list[str], family_names: tuple[str, ...]) -> None:
+        row = [self.keys.get(k, (False, "")) for k in metric_keys]
+        # the exporter zips a metric's values against its family's label names (the first metric's): shorter wins
+        pairs = list(zip(family_names, row, strict=False))
+        self.static = not any(src for _, (src, _) in pairs)
+
+        def part(name: str, source: tuple[bool, Any]) -> str:
+            from_point, value = source
+            return f'{name}="{{{value}}}"' if from_point else f'{name}="{_brace(value)}"'
+
+        self.body = ",".join(part(n, s) for n, s in pairs)
+        without_le = [(n, s) for n, s in pairs if n != "le"]  # a bucket's own `le` replaces an attribute's
+        cut = bisect_left([n for n, _ in without_le], "le")
+        before = ",".join(part(n, s) for n, s in without_le[:cut])
+        after = ",".join(part(n, s) for n, s in without_le[cut:])
+        self.head = before + "," if before else ""
+        self.tail = "," + after if after else ""
+        if self.static:
+            self.body, self.head, self.tail = self.body.format(), self.head.format(), self.tail.format()
+
+
+def _const_items(resource_attrs: dict[str, Any], scope_attrs: dict[str, Any]) -> dict[str, str]:
+    const: dict[str, str] = {}
+    for key, value in resource_attrs.items():
+        const[_label_name(key)] = _label_value(value)
+    for key, value in scope_attrs.items():
+        const[_label_name(key)] = _label_value(value)
+    return const
+
+
+def _scope_attrs(scope: Any, enabled: bool) -> dict[str, Any]:
+    if not enabled:
+        return {}
+    attrs: dict[str, Any] = {}
+    if scope.attributes:
+        for key, value in scope.attributes.items():
+            attrs["otel_scope_" + key] = value
+    attrs["otel_scope_name"] = scope.name or ""
+    attrs["otel_scope_version"] = scope.version or ""
+    attrs["otel_scope_schema_url"] = scope.schema_url or ""
+    return attrs
+
+
+def _target_info(metrics_data: MetricsData, names: Any, openmetrics: bool) -> _Family | None:
+    attributes: dict[str, Any] = {}
+    for rm in metrics_data.resource_metrics:
+        attributes = {**attributes, **rm.resource.attributes}
+    labels: dict[str, str] = {}
+    for key, value in attributes.items():
+        labels[_label_name(key)] = _label_value(value)
+    family = _Family("target", _INFO, "Target metadata", "", (), names)
+    if family.want[0]:
+        body = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        sample = _sample_name("target_info", openmetrics)
+        family.lines.append(f"{sample}{{{body}}} 1.0\n" if body else f"{sample} 1.0\n")
+    if not family.selected and not family.lines:
+        return None
+    return family
+
+
+class _Metric:
+    """One metric's sample lines, rendered against its family (so a failure leaves the family untouched)."""
+
+    def __init__(
+        self,
+        metric: Any,
+        kind: str,
+        const: dict[str, str],
+        family_names: tuple[str, ...] | None,
+        samples: tuple[str, ...],
+        want: tuple[bool, ...],
+        exemplars: bool,
+        memory: dict[Any, dict[int, tuple[int, str]]] | None,
+    ) -> None:
+        self.lines: list[str] = []
+        points = metric.data.data_points
+        layouts: dict[tuple[Any, ...], _Layout] = {}
+        point_layouts: list[_Layout] = []
+        metric_keys: set[str] = set()
+        for point in points:
+            key_tuple = tuple(point.attributes)
+            layout = layouts.get(key_tuple)
+            if layout is None:
+                keys: dict[str, tuple[bool, Any]] = {k: (False, v) for k, v in const.items()}
+                for index, raw in enumerate(key_tuple):
+                    keys[_label_name(raw)] = (True, index)
+                layout = layouts[key_tuple] = _Layout(keys)
+                metric_keys.update(keys)
+            point_layouts.append(layout)
+        sorted_keys = sorted(metric_keys)
+        self.labelnames = tuple(sorted_keys)
+        names = self.labelnames if family_names is None else family_names
+        for layout in layouts.values():
+            layout.build(sorted_keys, names)
+        if kind == _HISTOGRAM:
+            self._histogram(points, point_layouts, samples, want, exemplars, memory)
+        elif want[0]:
+            self._number(points, point_layouts, samples[0], kind == _COUNTER and exemplars, memory)
+
+    def _number(
+        self, points: Any, layouts: list[_Layout], sample: str, exemplars: bool, memory: dict[Any, Any] | None
+    ) -> None:
+        append = self.lines.append
+        for point, layout in zip(points, layouts, strict=True):
+            value = _num(point.value)
+            body = layout.body if layout.static else layout.body.format(*_label_values(point.attributes))
+            suffix = ""
+            if exemplars:
+                found = _exemplars_of(point, False, memory)
+                if found and 0 in found:
+                    suffix = found[0][1]
+            if body:
+                append(f"{sample}{{{body}}} {value}{suffix}\n")
+            else:
+                append(f"{sample} {value}{suffix}\n")
+
+    def _histogram(
+        self,
+        points: Any,
+        layouts: list[_Layout],
+        samples: tuple[str, ...],
+        want: tuple[bool, ...],
+        exemplars: bool,
+        memory: dict[Any, Any] | None,
+    ) -> None:
+        want_bucket, want_count, want_sum = want
+        if not (want_bucket or want_count or want_sum):
+            return
+        bucket_name, count_name, sum_name = samples
+        small = _SMALL
+        bounds_info: dict[Any, tuple[list[str], bool]] = {}
+        append = self.lines.append
+        values_of = _label_values
+        for point, layout in zip(points, layouts, strict=True):
+            counts = point.bucket_counts
+            bounds = point.explicit_bounds
+            try:
+                info = bounds_info.get((bounds, len(counts)))
+            except TypeError:  # a list of bounds
+                bounds = tuple(bounds)
+                info = bounds_info.get((bounds, len(counts)))
+            if info is None:
+                les = [_escape_value(f"{bound}") for bound in bounds]
+                les.append("+Inf")
+                if not counts:
+                    raise ValueError("histogram point without buckets")
+                les = les[: len(counts)]
+                info = bounds_info[(bounds, len(counts))] = (les, float(les[0]) >= 0)
+            les, with_totals = info
+            if layout.static:
+                head, tail, body = layout.head, layout.tail, layout.body
+            else:
+                values = values_of(point.attributes)
+                head = layout.head.format(*values)
+                tail = layout.tail.format(*values)
+                body = layout.body.format(*values)
+            total = 0
+            if want_bucket:
+                head = f'{bucket_name}{{{head}le="'
+                tail = f'"{tail}}} '
+                found = _exemplars_of(point, True, memory) if exemplars else None
+                cumulative = "0.0"  # the total's text, recomputed only when it changes (0 + -0.0 is 0.0: exact)
+                if found:
+                    for index, (le, count) in enumerate(zip(les, counts, strict=False)):
+                        if count:
+                            total += count
+                            cumulative = small.get(total) or _num(total)
+                        ex = found.get(index)
+                        append(f"{head}{le}{tail}{cumulative}{ex[1] if ex else ''}\n")
+                else:
+                    for le, count in zip(les, counts, strict=False):
+                        if count:
+                            total += count
+                            cumulative = small.get(total) or _num(total)
+                        append(f"{head}{le}{tail}{cumulative}\n")
+            else:
+                for count in counts[: len(les)]:
+                    total += count
+            if with_totals and point.sum is not None:
+                labels = f"{{{body}}}" if body else ""
+                if want_count:
+                    append(f"{count_name}{labels} {small.get(total) or _num(total)}\n")
+                if want_sum:
+                    append(f"{sum_name}{labels} {_num(point.sum)}\n")
+
+
+def _exemplars_of(point: Any, histogram: bool, memory: dict[Any, Any] | None) -> dict[int, tuple[int, str]] | None:
+    """The exemplars to show on ``point``'s lines: from the memory when one is used, else the point's own."""
+    if memory is None:
+        return _point_exemplars(point, histogram) if point.exemplars else None
+    try:
+        entry = memory.get(_series_key(point.attributes))
+    except Exception:
+        return None
+    if entry is None:
+        # not remembered (memory full): what this collection sampled
+        return _point_exemplars(point, histogram) if point.exemplars else None
+    return entry
+
+
+def render(
+    metrics_data: MetricsData | None,
+    *,
+    openmetrics: bool,
+    names: Iterable[str] | None = None,
+    scope_labels: bool = True,
+    target_info: bool = True,
+    prefix: str = "",
+    resource_attribute_filter: Callable[[str], bool] | None = None,
+    exemplars: ExemplarMemory | bool | None = None,
+) -> bytes:
+    """The exposition the OTel exporter + prometheus_client would produce for ``metrics_data`` (one collection).
+
+    ``openmetrics`` picks OpenMetrics 1.0.0 (with ``# EOF``, ``# UNIT`` and exemplars) over Prometheus text 0.0.4;
+    ``names`` restricts the output like ``?name[]=`` (see the module docstring); ``scope_labels``, ``target_info``,
+    ``prefix`` and ``resource_attribute_filter`` mean what the exporter's ``scope_info_enabled``, not
+    ``disable_target_info``, ``prefix`` and ``resource_attribute_filter`` mean. ``exemplars``: None renders the
+    exemplars in ``metrics_data``, an :class:`ExemplarMemory` the remembered ones, False none. ``None`` data (the
+    SDK had nothing to collect) renders as the exporter renders no collection: nothing, or ``# EOF``.
+    """
+    selected = None if names is None else frozenset(names)
+    families: dict[Any, _Family] = {}
+    if metrics_data is not None:
+        if target_info:
+            info = _target_info(metrics_data, selected, openmetrics)
+            if info is not None:
+                families["target"] = info
+        memory = exemplars if isinstance(exemplars, ExemplarMemory) else None
+        with_exemplars = openmetrics and exemplars is not False
+        for rm in metrics_data.resource_metrics:
+            resource_attrs: dict[str, Any] = {}
+            if resource_attribute_filter is not None:
+                resource_attrs = {k: v for k, v in rm.resource.attributes.items() if resource_attribute_filter(k)}
+            for sm in rm.scope_metrics:
+                try:
+                    const = _const_items(resource_attrs, _scope_attrs(sm.scope, scope_labels))
+                except Exception as exc:
+                    _report("unrenderable_scope", type(exc).__name__)
+                    continue
+                for metric in sm.metrics:
+                    _add_metric(
+                        families, metric, sm.scope, const, prefix, selected, openmetrics, with_exemplars, memory
+                    )
+    out: list[str] = []
+    for family in families.values():
+        if not family.selected and not family.lines:
+            continue
+        out.append(family.header(openmetrics))
+        out.extend(family.lines)
+    if openmetrics:
+        out.append("# EOF\n")
+    text = "".join(out)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        _report("invalid_text", "text that is not valid UTF-8 replaced by '?'")
+        return text.encode("utf-8", "replace")
+
+
+def _add_metric(
+    families: dict[Any, _Family],
+    metric: Any,
+    scope: Any,
+    const: dict[str, str],
+    prefix: str,
+    selected: frozenset[str] | None,
+    openmetrics: bool,
+    exemplars: bool,
+    memory: ExemplarMemory | None,
+) -> None:
+    try:
+        data = metric.data
+        if isinstance(data, Sum):
+            kind = _COUNTER if data.is_monotonic or data.aggregation_temporality != _CUMULATIVE else _GAUGE
+        elif isinstance(data, Gauge):
+            kind = _GAUGE
+        elif isinstance(data, Histogram):
+            kind = _HISTOGRAM
+            for point in data.data_points:
+                if not isinstance(point, HistogramDataPoint):
+                    raise TypeError(type(point).__name__)
+        else:
+            _report("unsupported_metric_data", type(data).__name__)
+            return
+        description = metric.description or ""
+        unit = map_unit(metric.unit or "")
+        name = _family_name(metric.name, prefix, unit, kind)
+        family_id = (name, description, unit, kind)
+        family = families.get(family_id)
+        known = family is not None
+        if family is None:
+            family = _Family(name, kind, description, unit, (), selected)
+        if not (family.selected or any(family.want)):
+            return  # nothing of this family is asked for
+        entries = None
+        if memory is not None and exemplars and kind != _GAUGE:
+            entries = memory.lookup(scope, metric.name)
+        samples = tuple(_sample_name(name + suffix, openmetrics) for suffix in _SUFFIXES[kind])
+        rendered = _Metric(
+            metric,
+            kind,
+            const,
+            family.labelnames if known else None,
+            samples,
+            family.want,
+            exemplars,
+            entries,
+        )
+        if not known:
+            family.labelnames = rendered.labelnames
+            families[family_id] = family
+        family.lines.extend(rendered.lines)
+    except Exception as exc:  # what the exporter cannot convert fails its whole scrape; here only this metric
+        _report("unrenderable_metric", type(exc).__name__)
+
+
+# -- the reader -----------------------------------------------------------------------------------------------------
+
+
+class DirectRegistry(CollectorRegistry):
+    """The registry lukhas-obs' Prometheus reader lives in: :func:`lukhas_obs.exporters.prometheus.respond` renders
+    it with :meth:`DirectPrometheusReader.render`; prometheus_client's ``generate_latest`` still works on it."""
+
+    def __init__(self) -> None:
+        super().__init__(auto_describe=True)
+        self.direct_reader: DirectPrometheusReader | None = None
+
+
+class DirectPrometheusReader(PrometheusMetricReader):
+    """A ``PrometheusMetricReader`` whose collections are rendered by :func:`render` (and remembered for exemplars).
+
+    The SDK delivers a collection through ``_receive_metrics`` on the thread that called ``collect()``; the data is
+    handed back to that thread only, so concurrent scrapes never see each other's collections. Whatever wraps
+    ``_receive_metrics`` on the instance (the aggregation's publisher) stays on the path.
+    """
+
+    def __init__(
+        self,
+        *,
+        scope_labels: bool,
+        registry: CollectorRegistry,
+        target_info: bool = True,
+        prefix: str = "",
+        resource_attribute_filter: Callable[[str], bool] | None = None,
+        cardinality_limits: Any = None,
+        max_exemplar_series: int = DEFAULT_MAX_EXEMPLAR_SERIES,
+    ) -> None:
+        super().__init__(
+            disable_target_info=not target_info,
+            prefix=prefix,
+            scope_info_enabled=scope_labels,
+            resource_attribute_filter=resource_attribute_filter,
+            registry=registry,
+            cardinality_limits=cardinality_limits,
+        )
+        self._options: dict[str, Any] = {
+            "scope_labels": scope_labels,
+            "target_info": target_info,
+            "prefix": prefix,
+            "resource_attribute_filter": resource_attribute_filter,
+        }
+        self._handoff = threading.local()
+        self.exemplars = ExemplarMemory(max_exemplar_series)
+        self._collector._callback = self._feed_collector  # prometheus_client's generate_latest on the registry
+        if isinstance(registry, DirectRegistry):
+            registry.direct_reader = self
+
+    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        if metrics_data is None:
+            return
+        self._handoff.data = metrics_data
+        self.exemplars.remember(metrics_data)
+
+    def collect_data(self, timeout_millis: float = 10_000) -> MetricsData | None:
+        """One collection (None when the SDK had nothing), for this thread only. May raise what the SDK raises."""
+        handoff = self._handoff
+        handoff.data = None
+        try:
+            self.collect(timeout_millis=timeout_millis)
+            return handoff.data
+        finally:
+            handoff.data = None
+
+    def render(self, *, openmetrics: bool, names: Iterable[str] | None = None, timeout_millis: float = 10_000) -> bytes:
+        """Collect and render ``/metrics`` (see :func:`render`); exemplars from this reader's memory."""
+        data = self.collect_data(timeout_millis)
+        return render(data, openmetrics=openmetrics, names=names, exemplars=self.exemplars, **self._options)
+
+    def _feed_collector(self) -> None:
+        data = self.collect_data()
+        if data is not None:
+            self._collector.add_metrics_data(data)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        super().shutdown(timeout_millis=timeout_millis, **kwargs)
+        self.exemplars.clear()

@@ -87,7 +87,7 @@ def test_shipped_catalog_parses_the_seed_dashboard() -> None:
         (lambda d: _latency(d, "memory_search")["alert"].update(fore="5m"), "unknown key 'fore'"),
         (lambda d: d["slos"]["burn_rates"][0].update(windw="1h"), "unknown key 'windw'"),
         (lambda d: d["dashboards"][0].update(colour="red"), "unknown key 'colour'"),
-        (lambda d: _panel(d, "Guardian anomalies (5m rate)")["queries"][0].update(expr="up"), "unknown key 'expr'"),
+        (lambda d: _panel(d, "Guardian anomalies (5m rate)")["queries"][0].update(promql="up"), "unknown key 'promql'"),
     ],
 )
 def test_unknown_keys_are_errors(mutate: Callable[[dict[str, Any]], None], expected: str) -> None:
@@ -172,6 +172,10 @@ def test_slo_problems_are_reported_at_load(mutate: Callable[[dict[str, Any]], No
         (
             lambda d: d["dashboards"][0]["variables"][0].update(metric="lukhas_nothing_seconds"),
             "metric 'lukhas_nothing_seconds' is not in catalog",
+        ),
+        (
+            lambda d: _panel(d, "Guardian anomalies (5m rate)")["queries"][0].update(expr="up"),
+            "expr is only for shape 'expr'",
         ),
         (
             lambda d: _panel(d, "SLO • Memory search p95 (<100ms)").update(

@@ -1,12 +1,17 @@
 """Grafana dashboards of a catalog, declared in its ``dashboards:`` section: typed specs, input schema, validation.
 
-A dashboard is described by what it shows, not by PromQL: each panel query names a catalog metric (or a recording
-rule of the catalog's SLOs) and a query *shape* — ``quantile``, ``rate``, ``increase``, ``avg_over_time``,
+A dashboard is described by what it shows, preferably not by PromQL: each panel query names a catalog metric (or a
+recording rule of the catalog's SLOs) and a query *shape* — ``quantile``, ``rate``, ``increase``, ``avg_over_time``,
 ``max_over_time``, ``value`` or ``record``. ``lukhas-obs generate dashboards`` renders the PromQL (adding the
 dashboard's variable filters such as ``{lane="$lane",service="$service"}``) and builds the JSON with the
 grafana-foundation-sdk builders. Because queries are declared against the catalog, a dashboard cannot reference a
 metric that does not exist, or ask for a quantile of a counter: validation rejects it when the dashboards are loaded
 (by ``load_catalog``, by ``lukhas-obs generate``, or on first use of ``catalog.dashboards``; never on import).
+
+Where a shape does not say it (``luna_phi_convergence_ratio * 100``, a ratio of two metrics), a query gives a free
+PromQL ``expr`` instead; its metric names are still checked against the catalog. Panels are ``stat``, ``gauge``,
+``bargauge``, ``piechart``, ``heatmap``, ``table``, ``text`` or ``timeseries``, with units, thresholds, min/max,
+value mappings, legends and the few type-specific options listed in :data:`PANEL_OPTIONS`.
 """
 
 from __future__ import annotations
@@ -21,35 +26,66 @@ from pydantic_core import PydanticCustomError
 
 from lukhas_obs.catalog.kinds import KINDS
 from lukhas_obs.catalog.schema import DocumentedModel, Name, Number, Text
-from lukhas_obs.catalog.slo import SCRAPE_LABELS, SloSet, is_duration
+from lukhas_obs.catalog.slo import SCRAPE_LABELS, SloSet, expr_problems, is_duration
 
 if TYPE_CHECKING:  # pragma: no cover
     from lukhas_obs.catalog.spec import Catalog, MetricSpec
 
 __all__ = [
+    "PANEL_OPTIONS",
     "PANEL_TYPES",
     "QUERY_SHAPES",
     "DashboardDoc",
     "DashboardSpec",
     "GridPos",
+    "LegendSpec",
     "PanelSpec",
     "QuerySpec",
     "RowSpec",
     "ThresholdStep",
+    "ValueMappingSpec",
     "VariableSpec",
     "dashboard_problems",
     "dashboards_from_docs",
     "validate_dashboards",
 ]
 
-QueryShape = Literal["quantile", "rate", "increase", "avg_over_time", "max_over_time", "value", "record"]
-PanelType = Literal["stat", "timeseries"]
+QueryShape = Literal["quantile", "rate", "increase", "avg_over_time", "max_over_time", "value", "record", "expr"]
+PanelType = Literal["stat", "timeseries", "gauge", "bargauge", "piechart", "heatmap", "table", "text"]
 QUERY_SHAPES: tuple[str, ...] = get_args(QueryShape)
 PANEL_TYPES: tuple[str, ...] = get_args(PanelType)
+#: Shapes that do not name a catalog metric: a recording rule, a free expression.
+_UNSHAPED = ("record", "expr")
 
 #: Which metric kinds each shape accepts. ``rate``/``increase`` of a histogram read its ``_count`` series.
 SHAPE_KINDS: dict[str, tuple[str, ...]] = {
-    shape: tuple(name for name, k in KINDS.items() if shape in k.shapes) for shape in QUERY_SHAPES if shape != "record"
+    shape: tuple(name for name, k in KINDS.items() if shape in k.shapes)
+    for shape in QUERY_SHAPES
+    if shape not in _UNSHAPED
+}
+
+#: Grafana's query formats (``table`` for table panels, ``heatmap`` for pre-bucketed heatmaps).
+QUERY_FORMATS: tuple[str, ...] = ("time_series", "table", "heatmap")
+#: Reducers of single-value panels (Grafana's reducer ids).
+REDUCE_CALCS: tuple[str, ...] = (
+    "lastNotNull", "last", "firstNotNull", "first", "mean", "median", "min", "max", "sum", "count", "range", "delta",
+)  # fmt: skip
+ORIENTATIONS: tuple[str, ...] = ("auto", "horizontal", "vertical")
+BARGAUGE_MODES: tuple[str, ...] = ("basic", "gradient", "lcd")
+PIE_TYPES: tuple[str, ...] = ("pie", "donut")
+THRESHOLDS_STYLES: tuple[str, ...] = ("off", "line", "dashed", "area", "line+area", "dashed+area")
+LEGEND_DISPLAYS: tuple[str, ...] = ("list", "table", "hidden")
+LEGEND_PLACEMENTS: tuple[str, ...] = ("bottom", "right")
+#: Which panel types take each type-specific option (anything else is refused, so an option never silently vanishes).
+PANEL_OPTIONS: dict[str, tuple[str, ...]] = {
+    "reduce": ("stat", "gauge", "bargauge", "piechart"),
+    "orientation": ("stat", "gauge", "bargauge"),
+    "display_mode": ("bargauge",),
+    "pie_type": ("piechart",),
+    "calculate": ("heatmap",),
+    "thresholds_style": ("timeseries",),
+    "legend": ("timeseries", "piechart"),
+    "content": ("text",),
 }
 
 _UID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -77,10 +113,29 @@ class ThresholdStep:
 
 
 @dataclass(frozen=True)
+class ValueMappingSpec:
+    """A value mapping: the raw ``value`` (as text, ``"1"``) is shown as ``text``, optionally in ``color``."""
+
+    value: str
+    text: str
+    color: str | None = None
+
+
+@dataclass(frozen=True)
+class LegendSpec:
+    """Legend options of timeseries and piechart panels."""
+
+    display: str = "list"
+    placement: str = "bottom"
+
+
+@dataclass(frozen=True)
 class QuerySpec:
     """One panel query. ``by`` None: no aggregation; a tuple: ``sum by (...)`` (for quantiles, in addition to ``le``).
 
-    ``record`` names a recording rule (shape ``record``); every other shape names a catalog ``metric``.
+    ``record`` names a recording rule (shape ``record``), ``expr`` is free PromQL (shape ``expr``, written as given:
+    the dashboard variables are not added); every other shape names a catalog ``metric``. ``instant`` asks for the
+    last value only, ``format`` the Grafana query format (table panels default to an instant table query).
     """
 
     shape: QueryShape
@@ -90,11 +145,17 @@ class QuerySpec:
     quantile: float | None = None
     range: str = "5m"
     by: tuple[str, ...] | None = None
+    expr: str | None = None
+    instant: bool | None = None
+    format: str | None = None
 
 
 @dataclass(frozen=True)
 class PanelSpec:
-    """A stat or timeseries panel at an explicit grid position."""
+    """A panel at an explicit grid position. Type-specific options are None when not set (Grafana's defaults).
+
+    ``text`` panels show ``content`` (markdown) and take no queries; every other type needs at least one query.
+    """
 
     title: str
     type: PanelType
@@ -103,6 +164,18 @@ class PanelSpec:
     unit: str | None = None
     thresholds: tuple[ThresholdStep, ...] = ()
     description: str = ""
+    min: float | None = None
+    max: float | None = None
+    decimals: int | None = None
+    mappings: tuple[ValueMappingSpec, ...] = ()
+    reduce: str | None = None
+    orientation: str | None = None
+    display_mode: str | None = None
+    pie_type: str | None = None
+    calculate: bool | None = None
+    thresholds_style: str | None = None
+    legend: LegendSpec | None = None
+    content: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,6 +230,8 @@ MAX_VARIABLES = 50
 MAX_QUERIES = 50
 #: Grid coordinates and sizes are bounded (a 10**30-row panel is a typo, not a layout).
 MAX_GRID = 100_000
+#: Threshold steps and value mappings per panel.
+MAX_STEPS = 50
 
 GridInt = Annotated[int, Field(le=MAX_GRID, ge=-MAX_GRID)]
 
@@ -178,28 +253,72 @@ class ThresholdStepDoc(DocumentedModel):
 
 
 class QueryDoc(DocumentedModel):
-    """One panel query, declared by shape against a catalog metric (or an SLO recording rule for ``record``)."""
+    """One panel query, declared by shape against a catalog metric (or an SLO recording rule for ``record``), or a
+    free PromQL ``expr``."""
 
     shape: Name = Field("", json_schema_extra={"enum": list(QUERY_SHAPES)})
+    """How to query the metric; may be left out with ``expr`` (shape ``expr``)."""
     legend: Text = ""
     metric: Name | None = None
     record: Name | None = None
+    expr: Text | None = None
+    """Free PromQL (``luna_phi_convergence_ratio * 100``), written as given; its metrics must be in the catalog."""
     quantile: Number | None = None
     range: Name = "5m"
     by: list[Name] | None = None
     """Absent: no aggregation; a list: ``sum by (...)``."""
+    instant: bool | None = None
+    """Query the last value only (table panels default to true)."""
+    format: Name | None = Field(None, json_schema_extra={"enum": list(QUERY_FORMATS)})
+    """Grafana's query format (table panels default to ``table``)."""
+
+
+class ValueMappingDoc(DocumentedModel):
+    """Show a raw value as text (``1`` → ``connected``), optionally coloured."""
+
+    value: Name = ""
+    """The raw value, as text (``"1"``)."""
+    text: Text = ""
+    color: Name | None = None
+
+
+class LegendDoc(DocumentedModel):
+    """Legend of a timeseries or piechart panel."""
+
+    display: Name = Field("list", json_schema_extra={"enum": list(LEGEND_DISPLAYS)})
+    placement: Name = Field("bottom", json_schema_extra={"enum": list(LEGEND_PLACEMENTS)})
 
 
 class PanelDoc(DocumentedModel):
-    """A stat or timeseries panel at an explicit grid position."""
+    """A panel at an explicit grid position."""
 
     title: Text = ""
     type: Name = Field("", json_schema_extra={"enum": list(PANEL_TYPES)})
     grid: GridDoc
     queries: list[QueryDoc] | None = Field(None, max_length=MAX_QUERIES)
     unit: Name | None = None
-    thresholds: list[ThresholdStepDoc] | None = None
+    thresholds: list[ThresholdStepDoc] | None = Field(None, max_length=MAX_STEPS)
     description: Text = ""
+    min: Number | None = None
+    max: Number | None = None
+    decimals: Annotated[int, Field(ge=0, le=20)] | None = None
+    mappings: list[ValueMappingDoc] | None = Field(None, max_length=MAX_STEPS)
+    reduce: Name | None = Field(None, json_schema_extra={"enum": list(REDUCE_CALCS)})
+    """stat, gauge, bargauge, piechart: how a series becomes one value (default ``lastNotNull``)."""
+    orientation: Name | None = Field(None, json_schema_extra={"enum": list(ORIENTATIONS)})
+    """stat, gauge, bargauge."""
+    display_mode: Name | None = Field(None, json_schema_extra={"enum": list(BARGAUGE_MODES)})
+    """bargauge."""
+    pie_type: Name | None = Field(None, json_schema_extra={"enum": list(PIE_TYPES)})
+    """piechart."""
+    calculate: bool | None = None
+    """heatmap: build buckets from plain series (true, the default unless a query has format heatmap)."""
+    thresholds_style: Name | None = Field(None, json_schema_extra={"enum": list(THRESHOLDS_STYLES)})
+    """timeseries: draw the thresholds (``line`` marks a target such as φ = 1.618)."""
+    legend: LegendDoc | None = None
+    """timeseries, piechart."""
+    content: Text = ""
+    """text: the markdown shown."""
 
 
 class RowDoc(DocumentedModel):
@@ -260,19 +379,35 @@ def _panel(doc: PanelDoc) -> PanelSpec:
         grid=GridPos(h=doc.grid.h, w=doc.grid.w, x=doc.grid.x, y=doc.grid.y),
         queries=tuple(
             QuerySpec(
-                shape=q.shape,  # type: ignore[arg-type]  # checked by dashboard_problems
+                # a query with expr and no shape is an expr query
+                shape=(q.shape or ("expr" if q.expr is not None else "")),  # type: ignore[arg-type]  # checked later
                 legend=q.legend,
                 metric=q.metric,
                 record=q.record,
                 quantile=q.quantile,
                 range=q.range,
                 by=tuple(q.by) if q.by is not None else None,
+                expr=q.expr,
+                instant=q.instant,
+                format=q.format,
             )
             for q in doc.queries or ()
         ),
         unit=doc.unit,
         thresholds=tuple(ThresholdStep(color=t.color, value=t.value) for t in doc.thresholds or ()),
         description=doc.description,
+        min=doc.min,
+        max=doc.max,
+        decimals=doc.decimals,
+        mappings=tuple(ValueMappingSpec(value=m.value, text=m.text, color=m.color) for m in doc.mappings or ()),
+        reduce=doc.reduce,
+        orientation=doc.orientation,
+        display_mode=doc.display_mode,
+        pie_type=doc.pie_type,
+        calculate=doc.calculate,
+        thresholds_style=doc.thresholds_style,
+        legend=LegendSpec(display=doc.legend.display, placement=doc.legend.placement) if doc.legend else None,
+        content=doc.content,
     )
 
 
@@ -315,6 +450,7 @@ def dashboard_problems(
     """Every problem of ``dashboards`` against the metrics and SLO recording rules of catalog ``catalog_name``."""
     metrics = {m.name: m for m in metric_specs}
     records = {slo.record for slo in slos.latency} if slos is not None else set()
+    known = {sample for m in metrics.values() for sample in m.sample_names} | records | {"up"}
     uids: set[str] = set()
     for dash in dashboards:
         where = f"dashboard {dash.uid!r}"
@@ -360,16 +496,61 @@ def dashboard_problems(
                 if panel.grid.y <= row.y:
                     yield f"{pwhere}: y={panel.grid.y} is not below its row (y={row.y})"
                 yield from _occupy(cells, panel.grid, f"panel {panel.title!r}", where)
-                if not panel.queries:
+                yield from _validate_options(panel, pwhere)
+                if panel.type == "text":
+                    if panel.queries:
+                        yield f"{pwhere}: a text panel takes no queries"
+                    if not panel.content.strip():
+                        yield f"{pwhere}: a text panel needs content (markdown)"
+                elif not panel.queries:
                     yield f"{pwhere}: has no queries"
                 for query in panel.queries:
-                    yield from _validate_query(query, metrics, records, var_names, pwhere)
+                    yield from _validate_query(query, metrics, records, known, var_names, pwhere)
                 if panel.thresholds:
                     if panel.thresholds[0].value is not None:
                         yield f"{pwhere}: the first threshold step is the base colour and takes no value"
                     values = [s.value for s in panel.thresholds[1:]]
                     if any(v is None for v in values) or values != sorted(values):  # type: ignore[type-var]
                         yield f"{pwhere}: threshold values must be numbers in increasing order"
+
+
+_OPTION_WORDS: dict[str, tuple[str, ...]] = {
+    "reduce": REDUCE_CALCS,
+    "orientation": ORIENTATIONS,
+    "display_mode": BARGAUGE_MODES,
+    "pie_type": PIE_TYPES,
+    "thresholds_style": THRESHOLDS_STYLES,
+}
+
+
+def _validate_options(panel: PanelSpec, where: str) -> Iterable[str]:
+    """Type-specific options apply to their panel types only, with their own words; min below max; mappings."""
+    for option, types in PANEL_OPTIONS.items():
+        value = getattr(panel, option)
+        if value is None or value == "":
+            continue
+        if panel.type in PANEL_TYPES and panel.type not in types:
+            yield f"{where}: {option} is for {', '.join(types)} panels, not {panel.type}"
+        words = _OPTION_WORDS.get(option)
+        if words is not None and value not in words:
+            yield f"{where}: {option} {str(value)[:60]!r} is not one of {', '.join(words)}"
+    if panel.legend is not None:
+        if panel.legend.display not in LEGEND_DISPLAYS:
+            yield f"{where}: legend display {panel.legend.display[:60]!r} is not one of {', '.join(LEGEND_DISPLAYS)}"
+        if panel.legend.placement not in LEGEND_PLACEMENTS:
+            yield (
+                f"{where}: legend placement {panel.legend.placement[:60]!r} is not one of "
+                f"{', '.join(LEGEND_PLACEMENTS)}"
+            )
+    if panel.min is not None and panel.max is not None and not panel.min < panel.max:
+        yield f"{where}: min must be below max"
+    seen: set[str] = set()
+    for mapping in panel.mappings:
+        if not mapping.value or not mapping.text.strip():
+            yield f"{where}: a value mapping needs a value and a text"
+        elif mapping.value in seen:
+            yield f"{where}: value {mapping.value[:60]!r} is mapped twice"
+        seen.add(mapping.value)
 
 
 def _validate_grid(grid: GridPos, where: str) -> Iterable[str]:
@@ -399,13 +580,27 @@ def _occupy(placed: list[tuple[int, int, int, int, str]], grid: GridPos, what: s
 
 
 def _validate_query(
-    query: QuerySpec, metrics: Mapping[str, Any], records: set[str], variables: list[str], where: str
+    query: QuerySpec,
+    metrics: Mapping[str, Any],
+    records: set[str],
+    known: set[str],
+    variables: list[str],
+    where: str,
 ) -> Iterable[str]:
     if query.shape not in QUERY_SHAPES:
         yield f"{where}: query shape {query.shape!r} is not one of {', '.join(QUERY_SHAPES)}"
         return
     if not query.legend:
         yield f"{where}: a query has no legend"
+    if query.format is not None and query.format not in QUERY_FORMATS:
+        yield f"{where}: query format {query.format[:60]!r} is not one of {', '.join(QUERY_FORMATS)}"
+    if query.shape == "expr":
+        if query.metric is not None or query.record is not None or query.quantile is not None or query.by is not None:
+            yield f"{where}: an expr query takes only expr, legend, instant and format"
+        yield from expr_problems(query.expr or "", known, where)
+        return
+    if query.expr is not None:
+        yield f"{where}: expr is only for shape 'expr' (leave shape out)"
     if query.shape == "record":
         if query.record not in records:
             yield f"{where}: record {query.record!r} is not a recording rule of the catalog's slos"
@@ -436,3 +631,4 @@ def _validate_query(
     for var in variables:
         if var not in metric.label_names:
             yield f"{where}: {metric.name} has no label {var!r}, so the ${var} filter would match nothing"
+

@@ -8,7 +8,10 @@ recording rules, alerts and promtool tests (``lukhas-obs generate``). It holds t
   multi-burn-rate alerts (Google SRE workbook, chapter 5). The slow fraction is computed from the histogram's own
   buckets, so ``threshold`` must be one of the metric's bucket boundaries;
 * **rate alerts** over a counter (``rate(x[5m]) > t``, optionally summed by labels);
-* a **target** block: alerts when the scrape job is absent or down.
+* a **target** block: alerts when the scrape job is absent or down;
+* **free-form alerts** (``alerts:`` of a group): any PromQL expression, with or without ``for``, any labels (a
+  ``severity`` of any vocabulary is required) and templated annotations, each with promtool cases that must fire and
+  cases that must stay silent (:class:`RuleAlertSpec`; the syntax is in ``docs/CATALOG-RULES.md``).
 
 The section's shape is checked by the pydantic models below (:class:`SloSetDoc`, part of the catalog's JSON Schema);
 its meaning by :func:`slo_problems` against the catalog's metrics. Both run when the SLOs are loaded: by
@@ -36,21 +39,28 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "SEVERITIES",
+    "AlertCase",
     "AlertDoc",
     "AlertSpec",
     "BurnRateDoc",
     "BurnRateSpec",
+    "ExpectedAlert",
+    "InputSeries",
     "LatencySLO",
     "RateAlertSpec",
+    "RuleAlertSpec",
     "RuleGroupSpec",
     "SloSet",
     "SloSetDoc",
     "TargetSpec",
     "duration_seconds",
+    "expr_problems",
     "is_duration",
     "le_label",
     "slo_problems",
     "slos_from_doc",
+    "template_actions",
+    "template_parts",
     "validate_slos",
 ]
 
@@ -60,7 +70,25 @@ SEVERITIES: tuple[str, ...] = ("page", "ticket", "warn", "info")
 _DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
 _DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
 _ALERT_NAME_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-_GROUP_NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+#: Rule group names: seed 003 uses ``memory-slos``, Luna ``luna_consciousness_alerts``, AURIS ``auris-self-phase-c``.
+_GROUP_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+#: Free-form alert names are Prometheus metric-name shaped (what promtool accepts): ``AURIS_SELF_Coherence_Drop``.
+_FREE_ALERT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: A scrape job is a label value; names like ``luna-consciousness`` are common.
+_JOB_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+_SEVERITY_WORD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+#: A promtool input series: ``name`` or ``name{label="value",...}``.
+_SERIES_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?$", re.DOTALL)
+#: The characters of promtool's expanding notation (``0+10x15``, ``1 2 _ stale``, ``Inf``, ``-1e3``).
+_VALUES_RE = re.compile(r"^[0-9A-Za-z.+\-_ ]+$")
+#: Longest free-form expression; a rule longer than this is a generated blob, not something to review.
+MAX_EXPR = 2000
+#: Most input series in one promtool case, and most cases per alert and direction.
+MAX_SERIES = 100
+MAX_CASES = 10
+#: Template actions the generator expands for promtool's expected annotations (Prometheus's own variables).
+_VALUE_ACTION_RE = re.compile(r"^\s*(?:\$value|\.Value)\s*$")
+_LABEL_ACTION_RE = re.compile(r"^\s*(?:\$labels|\.Labels)\.([a-zA-Z_][a-zA-Z0-9_]*)\s*$")
 _FILE_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 _SLO_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -153,14 +181,78 @@ class RateAlertSpec:
     description: str = ""
 
 
+Pairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class InputSeries:
+    """One promtool input series: ``series`` in selector notation, ``values`` in promtool's expanding notation."""
+
+    series: str
+    values: str
+
+
+@dataclass(frozen=True)
+class ExpectedAlert:
+    """An alert a firing case expects: the labels of the firing series (the rule's own labels are added), the
+    alert's ``$value`` when its templates use it, or the exact ``annotations`` when they use more than the generator
+    expands (``$value`` and ``$labels.<name>``)."""
+
+    labels: Pairs = ()
+    value: float | None = None
+    annotations: Pairs | None = None
+
+
+@dataclass(frozen=True)
+class AlertCase:
+    """A promtool scenario: input series sampled every ``interval``, the alert evaluated at ``eval_time``.
+
+    A firing case lists the alerts it expects (default: one, with no labels beyond the rule's); a silent case none.
+    """
+
+    eval_time: str
+    input_series: tuple[InputSeries, ...]
+    interval: str = "1m"
+    alerts: tuple[ExpectedAlert, ...] = ()
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class RuleAlertSpec:
+    """A free-form alerting rule, as Prometheus writes it, plus the promtool cases that prove it.
+
+    ``for_`` None: the alert fires on the first evaluation where ``expr`` returns a series. ``labels`` hold the
+    ``severity`` (any vocabulary) and any others (``component``); labels and annotations may use Prometheus templates.
+    Every alert has at least one ``firing`` and one ``silent`` case: the generated promtool tests are mandatory.
+    """
+
+    alert: str
+    expr: str
+    labels: Pairs
+    firing: tuple[AlertCase, ...]
+    silent: tuple[AlertCase, ...]
+    for_: str | None = None
+    annotations: Pairs = ()
+
+    @property
+    def severity(self) -> str:
+        """The ``severity`` label ('' when missing: a validation problem)."""
+        return dict(self.labels).get("severity", "")
+
+
 @dataclass(frozen=True)
 class RuleGroupSpec:
-    """A Prometheus rule group, written to ``<file>.yml``; burn-rate rules go to a sibling group in the same file."""
+    """A Prometheus rule group, written to ``<file>.yml``; burn-rate rules go to a sibling group in the same file.
+
+    ``interval`` None: Prometheus's global evaluation interval. Free-form ``alerts`` follow the generated rules.
+    """
 
     name: str
     file: str
     latency: tuple[LatencySLO, ...] = ()
     rates: tuple[RateAlertSpec, ...] = ()
+    alerts: tuple[RuleAlertSpec, ...] = ()
+    interval: str | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +298,11 @@ class SloSet:
         """Every rate alert, in declaration order."""
         return tuple(rate for group in self.groups for rate in group.rates)
 
+    @property
+    def alerts(self) -> tuple[RuleAlertSpec, ...]:
+        """Every free-form alert, in declaration order."""
+        return tuple(alert for group in self.groups for alert in group.alerts)
+
     def burn_windows(self) -> tuple[str, ...]:
         """Every window a burn-rate tier uses, shortest first (one slow-ratio recording rule per window)."""
         windows = {w for b in self.burn_rates for w in (b.short_window, b.long_window)}
@@ -222,6 +319,8 @@ _SEVERITY_ENUM: dict[str, Any] = {"enum": list(SEVERITIES)}
 
 #: Most burn-rate tiers in one catalog (each latency objective is checked against each tier).
 MAX_BURN_RATES = 20
+#: Most free-form alerts in one group.
+MAX_ALERTS = 500
 
 
 class AlertDoc(DocumentedModel):
@@ -274,13 +373,80 @@ class RateDoc(DocumentedModel):
     description: Text = ""
 
 
+class SeriesDoc(DocumentedModel):
+    """One input series of a promtool case."""
+
+    series: Text = ""
+    """Selector notation: ``luna_phi_current_value{state="awakened"}``; the metric must be a catalog sample."""
+    values: Text = ""
+    """promtool's expanding notation: ``0.7x15``, ``0+10x20``, ``1 1 _ stale``."""
+
+
+class ExpectedAlertDoc(DocumentedModel):
+    """An alert a firing case expects."""
+
+    labels: dict[Name, Text] | None = None
+    """Labels of the firing series, beyond the rule's own (``{state: awakened}``)."""
+    value: Number | None = None
+    """The alert's ``$value`` at eval_time, needed when a label or annotation template uses it."""
+    annotations: dict[Name, Text] | None = None
+    """The exact expected annotations; needed only for templates beyond ``$value`` and ``$labels.<name>``."""
+
+
+class SilentCaseDoc(DocumentedModel):
+    """A promtool scenario in which the alert must stay silent."""
+
+    name: Text = ""
+    """What the scenario shows (part of the promtool test name)."""
+    eval_time: Name = ""
+    """When the alert is evaluated (a duration from the start of the series, ``10m``)."""
+    interval: Name = "1m"
+    """Time between two values of each input series."""
+    input_series: list[SeriesDoc] = Field(min_length=1, max_length=MAX_SERIES)
+
+
+class FiringCaseDoc(SilentCaseDoc):
+    """A promtool scenario in which the alert must fire."""
+
+    alerts: list[ExpectedAlertDoc] | None = Field(None, min_length=1, max_length=MAX_SERIES)
+    """The alerts expected at eval_time; absent: one alert whose labels are the rule's own."""
+
+
+class AlertTestsDoc(DocumentedModel):
+    """The promtool cases of a free-form alert: at least one firing and one silent case."""
+
+    firing: list[FiringCaseDoc] = Field(min_length=1, max_length=MAX_CASES)
+    silent: list[SilentCaseDoc] = Field(min_length=1, max_length=MAX_CASES)
+
+
+class RuleAlertDoc(DocumentedModel):
+    """A free-form alerting rule, written as in a Prometheus rule file, with its promtool cases."""
+
+    alert: Name = ""
+    """The alert name (letters, digits, ``_``)."""
+    expr: Text = ""
+    """Any PromQL expression over the catalog's samples and recording rules."""
+    for_: Name | None = Field(None, alias="for")
+    """How long the condition must hold; absent: the alert fires on the first evaluation that matches."""
+    labels: dict[Name, Text] | None = None
+    """``severity`` (required, any word: critical, warning, page, ticket, ...) and any other labels."""
+    annotations: dict[Name, Text] | None = None
+    """``summary``, ``description``, ...; Prometheus templates such as ``{{ $value }}`` are allowed."""
+    tests: AlertTestsDoc
+    """The promtool cases (mandatory)."""
+
+
 class GroupDoc(DocumentedModel):
     """A Prometheus rule group written to ``<file>.yml``."""
 
     name: Name = ""
     file: Name = ""
+    interval: Name | None = None
+    """The group's evaluation interval (``10s``); absent: Prometheus's global one."""
     latency: list[LatencyDoc] | None = None
     rates: list[RateDoc] | None = None
+    alerts: list[RuleAlertDoc] | None = Field(None, max_length=MAX_ALERTS)
+    """Free-form alerting rules."""
 
 
 class BurnRateDoc(DocumentedModel):
@@ -310,7 +476,7 @@ class SloSetDoc(DocumentedModel):
     """A catalog's ``slos:`` section."""
 
     job: Name = ""
-    """The Prometheus scrape job of this catalog's /metrics."""
+    """The Prometheus scrape job of this catalog's /metrics (needed by latency objectives, rate and target alerts)."""
     groups: list[GroupDoc] | None = None
     burn_rates: list[BurnRateDoc] | None = Field(None, max_length=MAX_BURN_RATES)
     target: TargetDoc | None = None
@@ -319,6 +485,42 @@ class SloSetDoc(DocumentedModel):
 def _alert(doc: AlertDoc) -> AlertSpec:
     return AlertSpec(
         name=doc.name, for_=doc.for_, severity=doc.severity, summary=doc.summary, description=doc.description
+    )
+
+
+def _pairs(mapping: dict[str, str] | None) -> Pairs:
+    return tuple((str(k), str(v)) for k, v in (mapping or {}).items())
+
+
+def _case(doc: SilentCaseDoc) -> AlertCase:
+    alerts: tuple[ExpectedAlert, ...] = ()
+    if isinstance(doc, FiringCaseDoc):
+        alerts = tuple(
+            ExpectedAlert(
+                labels=_pairs(a.labels),
+                value=a.value,
+                annotations=_pairs(a.annotations) if a.annotations is not None else None,
+            )
+            for a in doc.alerts or (ExpectedAlertDoc(),)
+        )
+    return AlertCase(
+        eval_time=doc.eval_time,
+        input_series=tuple(InputSeries(series=x.series, values=x.values) for x in doc.input_series),
+        interval=doc.interval,
+        alerts=alerts,
+        name=doc.name,
+    )
+
+
+def _rule_alert(doc: RuleAlertDoc) -> RuleAlertSpec:
+    return RuleAlertSpec(
+        alert=doc.alert,
+        expr=doc.expr,
+        labels=_pairs(doc.labels),
+        firing=tuple(_case(c) for c in doc.tests.firing),
+        silent=tuple(_case(c) for c in doc.tests.silent),
+        for_=doc.for_,
+        annotations=_pairs(doc.annotations),
     )
 
 
@@ -357,6 +559,8 @@ def slos_from_doc(doc: SloSetDoc) -> SloSet:
                 )
                 for r in g.rates or ()
             ),
+            alerts=tuple(_rule_alert(a) for a in g.alerts or ()),
+            interval=g.interval,
         )
         for g in doc.groups or ()
     )
@@ -423,13 +627,16 @@ def validate_slos(catalog: Catalog) -> Iterable[str]:
 def slo_problems(slos: SloSet, metric_specs: Iterable[MetricSpec], catalog_name: str) -> Iterable[str]:
     """Every problem of ``slos`` against the metrics of the catalog named ``catalog_name``."""
     metrics = {m.name: m for m in metric_specs}
-    if not _LABEL_RE.match(slos.job) or not slos.job:
-        yield f"slos: job {slos.job!r} must be a Prometheus job name (letters, digits, '_')"
+    if (slos.job or slos.latency or slos.rates or slos.target is not None) and not _JOB_RE.match(slos.job):
+        yield f"slos: job {slos.job!r} must be a Prometheus job name (letters, digits, '_', '-', '.', ':')"
     groups: dict[str, str] = {}
     names: dict[str, str] = {}
     files: dict[str, str] = {}
     alerts: dict[str, str] = {}
     records: dict[str, str] = {}
+
+    samples = {sample for m in metrics.values() for sample in m.sample_names} | {"up"}
+    known = samples | {slo.record for slo in slos.latency}
 
     def once(kind: str, seen: dict[str, str], key: str, owner: str) -> Iterable[str]:
         if key in seen:
@@ -439,13 +646,19 @@ def slo_problems(slos: SloSet, metric_specs: Iterable[MetricSpec], catalog_name:
     for group in slos.groups:
         gwhere = f"slos group {group.name!r}"
         if not _GROUP_NAME_RE.match(group.name):
-            yield f"{gwhere}: group name must be lower-case letters, digits and '-'"
+            yield f"{gwhere}: group name must start with a letter and hold letters, digits, '_' and '-'"
         if not _FILE_RE.match(group.file):
             yield f"{gwhere}: file {group.file!r} must be a lower-case file stem (letters, digits, '_', '-')"
         yield from once("group name", groups, group.name, gwhere)
         yield from once("file", files, group.file, gwhere)
-        if not group.latency and not group.rates:
-            yield f"{gwhere}: has neither latency objectives nor rate alerts"
+        if not group.latency and not group.rates and not group.alerts:
+            yield f"{gwhere}: has no latency objectives, rate alerts or alerts"
+        if group.interval is not None and not is_duration(group.interval):
+            yield f"{gwhere}: interval {group.interval!r} is not a Prometheus duration (e.g. 10s, 1m)"
+        for rule in group.alerts:
+            where = f"{gwhere} alert {rule.alert!r}"
+            yield from once("alert name", alerts, rule.alert, where)
+            yield from rule_alert_problems(rule, samples, known, where)
         for slo in group.latency:
             where = f"slo {slo.name!r}"
             if not _SLO_NAME_RE.match(slo.name):
@@ -495,7 +708,7 @@ def slo_problems(slos: SloSet, metric_specs: Iterable[MetricSpec], catalog_name:
     if slos.target is not None:
         t = slos.target
         if not _GROUP_NAME_RE.match(t.group):
-            yield f"slos.target: group {t.group!r} must be lower-case letters, digits and '-'"
+            yield f"slos.target: group {t.group!r} must start with a letter and hold letters, digits, '_' and '-'"
         if not _FILE_RE.match(t.file):
             yield f"slos.target: file {t.file!r} must be a lower-case file stem"
         yield from once("group name", groups, t.group, "slos.target")
@@ -539,3 +752,179 @@ def _validate_latency(slo: LatencySLO, metric: Any, slos: SloSet, where: str) ->
                     f"{where}: burn rate {burn.name!r} ({burn.factor:g}x) can never fire with objective "
                     f"{slo.objective!r}: it needs more than 100% slow requests"
                 )
+
+
+# ------------------------------------------------------------------------------------------- free-form alerts
+
+#: A parsed template action: ``("value", "")`` for ``$value``, ``("label", name)`` for ``$labels.name``, ``("other",
+#: text)`` for anything else Go's text/template accepts (functions, pipelines, conditionals).
+Action = tuple[str, str]
+
+
+def template_parts(text: str) -> tuple[tuple[str, str], ...] | None:
+    """A Prometheus template split into ``("text", s)`` and action parts; None when a ``{{`` is never closed.
+
+    Action parts are ``("value", "")`` for ``{{ $value }}`` (or ``.Value``), ``("label", name)`` for
+    ``{{ $labels.name }}`` (or ``.Labels.name``) and ``("other", body)`` for anything else Go's text/template accepts
+    (functions, pipelines, conditionals). A linear scan (``str.find``), not a regular expression: a lazy pattern over
+    many unclosed ``{{`` would be quadratic.
+    """
+    out: list[tuple[str, str]] = []
+    index = 0
+    while True:
+        start = text.find("{{", index)
+        if start < 0:
+            if index < len(text):
+                out.append(("text", text[index:]))
+            return tuple(out)
+        end = text.find("}}", start + 2)
+        if end < 0:
+            return None
+        if start > index:
+            out.append(("text", text[index:start]))
+        body = text[start + 2 : end]
+        label = _LABEL_ACTION_RE.match(body)
+        if _VALUE_ACTION_RE.match(body):
+            out.append(("value", ""))
+        elif label is not None:
+            out.append(("label", label.group(1)))
+        else:
+            out.append(("other", body))
+        index = end + 2
+
+
+def template_actions(text: str) -> tuple[Action, ...] | None:
+    """The ``{{ ... }}`` actions of a Prometheus template (see :func:`template_parts`); None when one is unclosed."""
+    parts = template_parts(text)
+    return None if parts is None else tuple(p for p in parts if p[0] != "text")
+
+
+def _label_name_problem(name: str) -> str | None:
+    if not _LABEL_RE.match(name):
+        return "is not a label name (letters, digits, '_')"
+    if name.startswith("__"):
+        return "starts with '__' (reserved by Prometheus)"
+    if name == "alertname":
+        return "is set by Prometheus itself"
+    return None
+
+
+def expr_problems(expr: str, known: set[str], where: str) -> Iterable[str]:
+    """Cheap checks of a free PromQL expression: non-empty, at most :data:`MAX_EXPR` characters, no control
+    characters, and every metric it selects in ``known``.
+
+    The names come from a lexer (:func:`~lukhas_obs.generate.promql.metric_references`); promtool and Prometheus
+    parse the expression for real. An unknown name is refused, not warned about: a typo'd metric makes an alert that
+    can never fire, or a panel that stays empty, and nothing else would notice.
+    """
+    text = expr.strip()
+    if not text:
+        yield f"{where}: expr is empty"
+        return
+    if len(text) > MAX_EXPR:
+        yield f"{where}: expr is {len(text)} characters long; at most {MAX_EXPR} are accepted"
+        return
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
+        yield f"{where}: expr holds control characters"
+        return
+    from lukhas_obs.generate.promql import metric_references
+
+    unknown = sorted(metric_references(text) - known)
+    if unknown:
+        yield (
+            f"{where}: expr references {', '.join(unknown)}, which is not a sample of this catalog, one of its "
+            "recording rules or 'up' (declare the metric in the catalog, or fix the name)"
+        )
+
+
+def _series_problems(series: InputSeries, samples: set[str], where: str) -> Iterable[str]:
+    match = _SERIES_RE.match(series.series.strip())
+    if match is None:
+        yield f"{where}: series {series.series[:80]!r} is not 'name' or 'name{{label=\"value\",...}}'"
+    elif match.group(1) not in samples:
+        yield f"{where}: series {match.group(1)!r} is not a sample of this catalog (nor 'up')"
+    if not series.values.strip() or not _VALUES_RE.match(series.values):
+        yield (
+            f"{where}: values {series.values[:80]!r} is not promtool's expanding notation "
+            "(numbers, 'a+bxn', 'a-bxn', 'axn', '_', 'stale')"
+        )
+
+
+def _case_problems(case: AlertCase, rule: RuleAlertSpec, firing: bool, samples: set[str], where: str) -> Iterable[str]:
+    for key, value in (("eval_time", case.eval_time), ("interval", case.interval)):
+        if not is_duration(value):
+            yield f"{where}: {key} {value!r} is not a Prometheus duration"
+    if (
+        firing
+        and rule.for_ is not None
+        and is_duration(rule.for_)
+        and is_duration(case.eval_time)
+        and duration_seconds(case.eval_time) < duration_seconds(rule.for_)
+    ):
+        yield f"{where}: eval_time {case.eval_time} is shorter than for {rule.for_}: the alert cannot fire yet"
+    for series in case.input_series:
+        yield from _series_problems(series, samples, where)
+    if not firing:
+        return
+    templated = [(f"label {k}", v) for k, v in rule.labels] + [(f"annotation {k}", v) for k, v in rule.annotations]
+    for number, expected in enumerate(case.alerts):
+        awhere = f"{where} expected alert {number + 1}"
+        labels = dict(expected.labels)
+        for name in labels:
+            problem = _label_name_problem(name)
+            if problem is not None:
+                yield f"{awhere}: label {name[:60]!r} {problem}"
+        for what, text in templated:
+            if expected.annotations is not None and what.startswith("annotation"):
+                continue  # compared as given
+            for kind, arg in template_actions(text) or ():
+                if kind == "value" and expected.value is None:
+                    yield f"{awhere}: {what} uses $value; give the alert's value (value: ...)"
+                elif kind == "label" and arg not in labels:
+                    yield (
+                        f"{awhere}: {what} uses $labels.{arg}, but the expected alert has no label {arg!r} "
+                        "(it would render '<no value>')"
+                    )
+                elif kind == "other" and what.startswith("annotation"):
+                    yield (
+                        f"{awhere}: {what} uses a template action the generator does not expand "
+                        f"({{{{{arg.strip()[:40]}}}}}); give the exact annotations: ..."
+                    )
+
+
+def rule_alert_problems(rule: RuleAlertSpec, samples: set[str], known: set[str], where: str) -> Iterable[str]:
+    """Every problem of one free-form alert: name, expression, ``for``, labels, annotations and promtool cases.
+
+    ``samples`` are the sample names input series may use; ``known`` what the expression may select (samples, the
+    catalog's recording rules, ``up``). The expression is checked cheaply here (bounded, references known names);
+    ``promtool check rules`` and the generated ``promtool test rules`` are the real checks.
+    """
+    if not _FREE_ALERT_NAME_RE.match(rule.alert):
+        yield f"{where}: alert name must be letters, digits and '_' (not starting with a digit)"
+    yield from expr_problems(rule.expr, known, where)
+    if rule.for_ is not None and not is_duration(rule.for_):
+        yield f"{where}: for {rule.for_!r} is not a Prometheus duration (e.g. 5m); leave it out to fire at once"
+    labels = dict(rule.labels)
+    severity = labels.get("severity")
+    if severity is None:
+        yield f"{where}: labels need a severity (any word: critical, warning, info, page, ticket, ...)"
+    elif not _SEVERITY_WORD_RE.match(severity):
+        yield f"{where}: severity {severity[:60]!r} must be one word (letters, digits, '_', '-')"
+    for kind, pairs in (("label", rule.labels), ("annotation", rule.annotations)):
+        for name, text in pairs:
+            problem = _label_name_problem(name)
+            if problem is not None:
+                yield f"{where}: {kind} {name[:60]!r} {problem}"
+            actions = template_actions(text)
+            if actions is None:
+                yield f"{where}: {kind} {name[:60]!r} opens a template with '{{{{' that is never closed"
+            elif kind == "label" and any(a == "other" for a, _ in actions):
+                yield f"{where}: label {name[:60]!r} may use only the templates {{{{ $value }}}}, {{{{ $labels.x }}}}"
+            if kind == "label" and not text:
+                yield f"{where}: label {name[:60]!r} is empty (Prometheus drops empty labels)"
+    if not rule.firing or not rule.silent:
+        yield f"{where}: needs at least one firing and one silent promtool case"
+    for direction, cases in (("firing", rule.firing), ("silent", rule.silent)):
+        for number, case in enumerate(cases):
+            cwhere = f"{where} {direction} case {number + 1}"
+            yield from _case_problems(case, rule, direction == "firing", samples, cwhere)

@@ -10,6 +10,7 @@ use it to refuse an expression that names anything outside the catalog and its r
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
@@ -18,9 +19,11 @@ __all__ = [
     "UnknownMetricError",
     "aggregate",
     "check_references",
+    "go_value",
     "histogram_quantile",
     "metric_references",
     "number",
+    "one_line",
     "over_time",
     "selector",
 ]
@@ -56,6 +59,11 @@ _TOKEN_RE = re.compile(
     """,
     re.VERBOSE,
 )
+
+
+#: Go's ``%v`` of a float64 is strconv's ``'g'`` with the shortest digits, which switches to the exponent form at
+#: decimal exponent 6 (``eprec = 6`` for the shortest precision): 123456 → ``123456``, 1000000 → ``1e+06``.
+_GO_EPREC = 6
 
 
 class UnknownMetricError(ValueError):
@@ -144,6 +152,56 @@ def metric_references(expr: str) -> set[str]:
                 names.add(text)
         i += 1
     return names
+
+
+def one_line(expr: str) -> str:
+    """``expr`` with every run of whitespace outside string literals made one space, and no leading/trailing space.
+
+    Catalog expressions may be written over several lines (``expr: |``); rule files and dashboards get them on one
+    line. PromQL ignores whitespace between tokens, so the meaning is unchanged. An expression with a ``#`` comment
+    outside a string is only stripped: joining its lines would comment out the rest.
+    """
+    tokens = [(m.lastgroup, m.group()) for m in _TOKEN_RE.finditer(expr)]
+    if any(kind == "other" and text == "#" for kind, text in tokens):
+        return expr.strip()
+    out: list[str] = []
+    for kind, text in tokens:
+        if kind == "space":
+            if out and out[-1] != " ":
+                out.append(" ")
+        elif kind == "range":
+            out.append(" ".join(text.split()) if any(c in text for c in "\n\r\t") else text)
+        else:
+            out.append(text)
+    return "".join(out).strip()
+
+
+def go_value(value: float) -> str:
+    """``value`` as Go's ``fmt`` prints a float64 with ``%v``: what ``{{ $value }}`` renders in a Prometheus template.
+
+    Shortest round-trip digits (Python's ``repr`` and Go agree on them); the exponent form (``1e+06``, ``1e-05``,
+    at least two exponent digits) when the decimal exponent is below -4 or at least 6. The promtool tests of
+    tests/test_generate_freeform.py check this against promtool's own rendering.
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    text = "".join(map(str, digits))
+    point = len(text) + int(exponent)  # position of the decimal point relative to the digits
+    exp10 = point - 1
+    prefix = "-" if sign else ""
+    if exp10 < -4 or exp10 >= _GO_EPREC:
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{prefix}{mantissa}e{'-' if exp10 < 0 else '+'}{abs(exp10):02d}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{text}"
+    if point >= len(text):
+        return f"{prefix}{text}{'0' * (point - len(text))}"
+    return f"{prefix}{text[:point]}.{text[point:]}"
 
 
 def check_references(expr: str, known: Iterable[str], where: str) -> None:

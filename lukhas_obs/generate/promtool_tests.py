@@ -7,7 +7,10 @@ quantile over rate 0 is NaN and every alert stays silent, which would make a "fi
   quantile alert and both burn-rate tiers, and records a slow ratio of exactly 1; a *fast* scenario (every
   observation in the first bucket) fires nothing and records a slow ratio of 0;
 * rate alerts: increments at 4x the threshold fire, at a quarter of it stay silent;
-* target alerts: no ``up`` series for the job fires the absent alert; ``up == 0`` fires the down alert.
+* target alerts: no ``up`` series for the job fires the absent alert; ``up == 0`` fires the down alert;
+* free-form alerts: the catalog declares the cases (input series, eval time, the alerts a firing case expects); each
+  becomes one promtool test. Expected labels are the firing series' labels plus the rule's, expected annotations the
+  rule's with ``{{ $value }}`` and ``{{ $labels.x }}`` expanded as Prometheus does (or given verbatim in the case).
 """
 
 from __future__ import annotations
@@ -17,12 +20,22 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from lukhas_obs.catalog.slo import LatencySLO, RateAlertSpec, SloSet, duration_seconds, le_label
+from lukhas_obs.catalog.slo import (
+    AlertCase,
+    ExpectedAlert,
+    LatencySLO,
+    RateAlertSpec,
+    RuleAlertSpec,
+    SloSet,
+    duration_seconds,
+    le_label,
+    template_parts,
+)
 from lukhas_obs.catalog.spec import Catalog, MetricSpec
 from lukhas_obs.generate import promql, rules
 from lukhas_obs.generate.output import RULES_DIR, TESTS_DIR, GeneratedFile, dump_yaml, header
 
-__all__ = ["INTERVAL", "promtool_documents", "promtool_files", "series_labels"]
+__all__ = ["INTERVAL", "expand_template", "free_alert_tests", "promtool_documents", "promtool_files", "series_labels"]
 
 #: Sample and evaluation interval of the synthetic series.
 INTERVAL = "1m"
@@ -190,6 +203,64 @@ def _target_tests(slos: SloSet, by_name: Mapping[str, Mapping[str, Any]]) -> lis
     ]
 
 
+def expand_template(text: str, labels: Mapping[str, str], value: float | None) -> str:
+    """``text`` with ``{{ $value }}`` and ``{{ $labels.x }}`` expanded as Prometheus renders them for an alert.
+
+    ``$value`` is Go's ``%v`` of the float (:func:`~lukhas_obs.generate.promql.go_value`); a missing label renders
+    ``<no value>`` as in Go templates. Other actions are a ValueError (catalog validation refuses them unless the case
+    gives the expected annotations verbatim).
+    """
+    parts = template_parts(text)
+    if parts is None:
+        raise ValueError("template has an unclosed '{{'")
+    out: list[str] = []
+    for kind, arg in parts:
+        if kind == "text":
+            out.append(arg)
+        elif kind == "value":
+            if value is None:
+                raise ValueError("template uses $value and the expected alert gives no value")
+            out.append(promql.go_value(value))
+        elif kind == "label":
+            out.append(labels.get(arg, "<no value>"))
+        else:
+            raise ValueError(f"template action {{{{{arg[:40]}}}}} is not expanded by the generator")
+    return "".join(out)
+
+
+def _free_exp_alert(rule: RuleAlertSpec, expected: ExpectedAlert) -> dict[str, Any]:
+    series = dict(expected.labels)
+    labels = {**series, **{k: expand_template(v, series, expected.value) for k, v in rule.labels}}
+    if expected.annotations is not None:
+        annotations = dict(expected.annotations)
+    else:
+        annotations = {k: expand_template(v, series, expected.value) for k, v in rule.annotations}
+    return {"exp_labels": dict(sorted(labels.items())), "exp_annotations": annotations}
+
+
+def _free_case(rule: RuleAlertSpec, case: AlertCase, number: int, fires: bool) -> dict[str, Any]:
+    what = case.name or f"case {number}"
+    return {
+        "name": f"{rule.alert}: {what} -> {'fires' if fires else 'silent'}",
+        "interval": case.interval,
+        "input_series": [{"series": x.series.strip(), "values": x.values.strip()} for x in case.input_series],
+        "alert_rule_test": [
+            {
+                "eval_time": case.eval_time,
+                "alertname": rule.alert,
+                "exp_alerts": [_free_exp_alert(rule, e) for e in case.alerts] if fires else [],
+            }
+        ],
+    }
+
+
+def free_alert_tests(rule: RuleAlertSpec) -> list[dict[str, Any]]:
+    """One promtool test per declared case of a free-form alert: firing cases first, then silent ones."""
+    return [_free_case(rule, c, i, True) for i, c in enumerate(rule.firing, 1)] + [
+        _free_case(rule, c, i, False) for i, c in enumerate(rule.silent, 1)
+    ]
+
+
 def promtool_documents(catalog: Catalog) -> dict[str, dict[str, Any]]:
     """``{rule file stem: promtool test document}``; every alert of every rule file gets a firing and a silent case."""
     slos = catalog.slos
@@ -201,6 +272,7 @@ def promtool_documents(catalog: Catalog) -> dict[str, dict[str, Any]]:
     for group in slos.groups:
         tests = [t for slo in group.latency for t in _latency_tests(catalog, slo, by_name)]
         tests += [t for rate in group.rates for t in _rate_tests(catalog, rate, by_name[rate.alert.name])]
+        tests += [t for alert in group.alerts for t in free_alert_tests(alert)]
         out[group.file] = _document(group.file, tests)
     if slos.target is not None:
         out[slos.target.file] = _document(slos.target.file, _target_tests(slos, by_name))

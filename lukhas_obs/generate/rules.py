@@ -6,8 +6,10 @@ One file per SLO group (``collector/prometheus/rules/<file>.yml``) holding:
 * a ``<group>-burn-rates`` group: one slow-request-ratio recording rule per burn window, computed from the histogram
   buckets (``1 - rate(bucket{le=threshold}) / rate(count)``), and one multi-window alert per burn-rate tier;
 
-plus ``<target.file>.yml`` with the absent/down alerts of the scrape job. Every expression is checked to reference
-only catalog samples, this catalog's recording rules and ``up``.
+plus ``<target.file>.yml`` with the absent/down alerts of the scrape job. A group's free-form ``alerts`` follow its
+generated rules as written (expression on one line, ``for`` only when given, labels and annotations verbatim), and
+its ``interval`` is written when set. Every expression is checked to reference only catalog samples, this catalog's
+recording rules and ``up``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from lukhas_obs.catalog.slo import BurnRateSpec, LatencySLO, RateAlertSpec, SloSet, le_label
+from lukhas_obs.catalog.slo import (
+    BurnRateSpec,
+    LatencySLO,
+    RateAlertSpec,
+    RuleAlertSpec,
+    RuleGroupSpec,
+    SloSet,
+    le_label,
+)
 from lukhas_obs.catalog.spec import Catalog
 from lukhas_obs.generate import promql
 from lukhas_obs.generate.output import RULES_DIR, GeneratedFile, dump_yaml, header
@@ -27,6 +37,7 @@ __all__ = [
     "burn_alerts",
     "burn_labels",
     "camel",
+    "free_alert_rule",
     "human_seconds",
     "rule_documents",
     "rule_files",
@@ -147,6 +158,24 @@ def _rate_rule(rate: RateAlertSpec) -> dict[str, Any]:
     )
 
 
+def free_alert_rule(rule: RuleAlertSpec) -> dict[str, Any]:
+    """A free-form alert as a rule-file entry: ``for`` only when declared, labels and annotations as declared."""
+    out: dict[str, Any] = {"alert": rule.alert, "expr": promql.one_line(rule.expr)}
+    if rule.for_ is not None:
+        out["for"] = rule.for_
+    out["labels"] = dict(rule.labels)
+    if rule.annotations:
+        out["annotations"] = dict(rule.annotations)
+    return out
+
+
+def _group(group: RuleGroupSpec, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    head: dict[str, Any] = {"name": group.name}
+    if group.interval is not None:
+        head["interval"] = group.interval
+    return {**head, "rules": rules}
+
+
 def _burn_rules(catalog: Catalog, slo: LatencySLO) -> Iterator[dict[str, Any]]:
     assert catalog.slos is not None
     for window in catalog.slos.burn_windows():
@@ -199,7 +228,8 @@ def rule_documents(catalog: Catalog) -> dict[str, dict[str, Any]]:
     docs: dict[str, dict[str, Any]] = {}
     for group in slos.groups:
         rules = [r for slo in group.latency for r in _latency_rules(slo)] + [_rate_rule(r) for r in group.rates]
-        groups = [{"name": group.name, "rules": rules}]
+        rules += [free_alert_rule(a) for a in group.alerts]
+        groups = [_group(group, rules)]
         burn = [r for slo in group.latency for r in _burn_rules(catalog, slo)]
         if burn:
             groups.append({"name": f"{group.name}-burn-rates", "rules": burn})

@@ -372,6 +372,10 @@ class PrometheusClient:
         try:
             kind = data["resultType"]
             result = data["result"]
+            if kind in ("vector", "matrix") and not (
+                isinstance(result, list) and all(isinstance(item, dict) for item in result)
+            ):
+                raise ValueError(f"a {kind} result must be a list of mappings")
             if kind == "vector":
                 samples = []
                 for item in result:

@@ -27,23 +27,54 @@ span only while the generator body runs, so the consumer's code between items is
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
+import logging
+from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
-from contextvars import Token
-from time import perf_counter
-from types import TracebackType
+from contextvars import ContextVar, Token
+from threading import Lock as _Lock
+from time import perf_counter, time_ns
+from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
-from opentelemetry.trace import Span
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, _Span
+from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace import Tracer as SdkTracer
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    StaticSampler,
+    TraceIdRatioBased,
+    _get_parent_trace_state,
+)
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
+from opentelemetry.trace.propagation import _SPAN_KEY as _otel_span_key
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from lukhas_obs import catalog, drops, tracer_provider
 from lukhas_obs.exporters.sanitize import MAX_NAME_LENGTH, clean_text
 from lukhas_obs.instruments import CounterHandle, HistogramHandle, metric
 
-__all__ = ["SpanScope", "enabled", "sanitize_attributes", "span", "timed"]
+__all__ = [
+    "KNOWN_SDK_FINGERPRINTS",
+    "SpanScope",
+    "enabled",
+    "fast_path_active",
+    "sanitize_attributes",
+    "sdk_fingerprint",
+    "span",
+    "timed",
+    "use_fast_path",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -53,6 +84,9 @@ P = ParamSpec("P")
 SCOPE = "lukhas_obs.spans"
 
 _tracer = tracer_provider.get_tracer(SCOPE)
+#: The helpers' tracer's instance dict: a ``start_span`` set there (a wrapper, a test's probe) sees every span, so
+#: the fast path steps aside for it.
+_tracer_fields: dict[str, Any] = vars(_tracer)
 _components: dict[str, str | None] = {}
 #: Undeclared span names remembered as such (declared ones, bounded by the catalogs, are always cached).
 MAX_UNDECLARED_NAMES = 4096
@@ -61,6 +95,7 @@ _PRIMITIVES: tuple[type, ...] = (str, bool, int, float)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 #: Where drops of span names are reported (the name itself is not a usable label when it is not text).
 WHERE = "lukhas_obs.span"
+_log = logging.getLogger("lukhas_obs")
 
 
 def enabled() -> bool:
@@ -95,6 +130,7 @@ def _forget_components(_catalog: object = None) -> None:
     global _undeclared
     _components.clear()
     _undeclared = 0
+    _prepared_memo.clear()  # its span attributes hold components
 
 
 catalog.on_register(_forget_components)
@@ -220,15 +256,571 @@ def _homogeneous(values: list[Any]) -> bool:
     return first is not None and all(_kind(v) is first for v in values)
 
 
+# -- the fast path: real SDK spans without the SDK's per-span overhead ------------------------------------------------
+#
+# ``Tracer.start_span`` + ``Span.end`` cost ~15 µs, most of it generic work that is the same for every span a scope
+# opens: keyword-argument plumbing, ``BoundedAttributes`` validating the same attributes again, the sampler's
+# ``SamplingResult``/``MappingProxyType``, ``SpanContext.__new__``, ``ReadableSpan.__init__``. The fast path builds
+# the *same* objects (a ``_Span`` whose instance dict holds what the SDK's constructor would put there, a real
+# ``BoundedAttributes``, a real ``ReadableSpan`` for ``on_end``) from pieces of the active SDK tracer, calls the very
+# same span processor (``on_start``, ``_on_ending``, ``on_end``), and attaches the context through the runtime
+# context's own ContextVar. Everything private it relies on is checked once per TracerProvider by
+# :func:`_fast_pieces`, against the SDK itself: the source shape (:func:`sdk_fingerprint`) of every SDK function it
+# stands in for, and a reference span built by the SDK's constructor compared field by field with one built here.
+# Anything unexpected — another SDK version, a tracer that is not the SDK's, another runtime context, a span
+# context or sampler it does not know — and spans take the public ``start_span`` path: an SDK upgrade costs speed,
+# never correctness. ``tests/test_span_fastpath_differential.py`` checks that both paths export the same spans and
+# call processors the same way.
+
+_new_object = object.__new__
+_tuple_new = tuple.__new__
+_dict_setitem = dict.__setitem__
+_SPAN_KEY: str = _otel_span_key
+_TRACE_ID_MAX = 2**128 - 1
+_SPAN_ID_MAX = 2**64 - 1
+#: Trace flags by (sampled + 2 * random trace id), built once (the SDK builds equal ones per span).
+_FLAGS = tuple(trace.TraceFlags(bits) for bits in range(4))
+_RECORD_AND_SAMPLE = Decision.RECORD_AND_SAMPLE
+_DROP = Decision.DROP
+_RATIO_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
+
+#: The SDK functions whose work the fast path does itself, fingerprinted by :func:`sdk_fingerprint`.
+_MIRRORED: tuple[Callable[..., Any], ...] = (
+    SdkTracer.start_span,
+    SdkSpan.__init__,
+    SdkSpan._new_events,
+    SdkSpan._new_links,
+    SdkSpan.start,
+    SdkSpan.end,
+    SdkSpan._readable_span,
+    ReadableSpan.__init__,
+    BoundedAttributes.__init__,
+    BoundedList.__init__,
+    trace.SpanContext.__new__,
+    trace.get_current_span,
+    ParentBased.should_sample,
+    StaticSampler.should_sample,
+    TraceIdRatioBased.should_sample,
+    _get_parent_trace_state,
+    otel_context.set_value,
+    otel_context.detach,
+    ContextVarsRuntimeContext.attach,
+    ContextVarsRuntimeContext.detach,
+    ContextVarsRuntimeContext.get_current,
+)
+#: Fingerprints of SDK versions the fast path was verified against (opentelemetry-sdk 1.45.x). To admit another
+#: version: read the SDK's changes to the functions in ``_MIRRORED``, mirror them here, run the differential test,
+#: then add its ``sdk_fingerprint()``.
+KNOWN_SDK_FINGERPRINTS = frozenset({"47b86e71e5c4ef79"})
+
+
+def sdk_fingerprint() -> str:
+    """A digest of the names, arguments and defaults of the SDK functions the fast path stands in for.
+
+    Any change to what those functions reference (a new field, a new hook, another helper) changes it, and the fast
+    path then stays off: it mirrors the SDK's behaviour, so it may only run against code it was verified with.
+    """
+    parts = []
+    for function in _MIRRORED:
+        code = function.__code__
+        names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        defaults = [*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values()]
+        parts.append(
+            f"{function.__qualname__}:{','.join(names)}:{','.join(code.co_names)}:"
+            + ",".join(_default_text(value) for value in defaults)
+        )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _default_text(value: object) -> str:
+    """A default value as stable text: primitives by value, anything else by type (its repr may hold an address)."""
+    if value is None or type(value) in (bool, int, float, str):
+        return repr(value)
+    return type(value).__qualname__
+
+
+class _Pieces:
+    """What the fast path takes from one SDK tracer (checked by :func:`_fast_pieces`), plus per-span templates.
+
+    ``tracer`` is re-read per span for what the SDK lets change on a live tracer (its resource after a fork, its
+    config, its sampler): a change of those re-derives the pieces (:meth:`current`).
+    """
+
+    __slots__ = (
+        "context_var",
+        "empty_links",
+        "events_maxlen",
+        "flags_random",
+        "id_generator",
+        "limits",
+        "links_maxlen",
+        "metrics",
+        "plan",
+        "processor",
+        "provider",
+        "resource",
+        "sampler",
+        "span_template",
+        "tracer",
+        "tracer_config",
+    )
+
+    provider: SdkTracerProvider
+    tracer: SdkTracer
+    sampler: Any
+    resource: Any
+    tracer_config: Any
+    processor: Any
+    id_generator: Any
+    limits: SpanLimits
+    metrics: Any
+    plan: tuple[Any, ...] | None
+    context_var: ContextVar[Context]
+    events_maxlen: int | None
+    links_maxlen: int | None
+    flags_random: bool | None
+    span_template: dict[str, Any]
+
+    def current(self) -> bool:
+        """True while the tracer still has the sampler, resource and config these pieces were derived with."""
+        tracer = self.tracer
+        return (
+            tracer.sampler is self.sampler
+            and tracer.resource is self.resource
+            and tracer._tracer_config is self.tracer_config
+        )
+
+
+def _fast_pieces(provider: object) -> _Pieces | None:
+    """The fast path's pieces of ``provider``'s tracer for :data:`SCOPE`, or None: use the public path.
+
+    The one place that decides whether the SDK is the shape the fast path was written against. Never raises.
+    """
+    try:
+        return _derive_pieces(provider)
+    except Exception as exc:
+        _log.debug("lukhas_obs: span fast path off for this provider (%s)", type(exc).__name__)
+        return None
+
+
+class _Unexpected(Exception):
+    """The SDK is not the shape the fast path was verified against (the message says what differs)."""
+
+
+def _expect(condition: object, what: str) -> None:
+    if not condition:
+        raise _Unexpected(what)
+
+
+#: The instance fields of an SDK ``_Span``, in the order its constructor sets them; those of ``_PER_SPAN`` differ
+#: from span to span, the others are the tracer's (taken from a reference span the SDK's constructor built).
+_SPAN_FIELDS = [
+    "_name",
+    "_context",
+    "_kind",
+    "_instrumentation_info",
+    "_instrumentation_scope",
+    "_parent",
+    "_start_time",
+    "_end_time",
+    "_attributes",
+    "_events",
+    "_links",
+    "_resource",
+    "_status",
+    "_sampler",
+    "_trace_config",
+    "_record_exception",
+    "_set_status_on_exception",
+    "_span_processor",
+    "_limits",
+    "_lock",
+    "_record_end_metrics",
+]
+_PER_SPAN = ("_name", "_context", "_parent", "_start_time", "_attributes", "_events", "_links", "_lock")
+_READABLE_FIELDS = [
+    "_name",
+    "_context",
+    "_kind",
+    "_instrumentation_info",
+    "_instrumentation_scope",
+    "_parent",
+    "_start_time",
+    "_end_time",
+    "_attributes",
+    "_events",
+    "_links",
+    "_resource",
+    "_status",
+]
+_BOUNDED_FIELDS = ["_dict", "maxlen", "dropped", "max_value_len", "_lock", "_immutable"]
+_LIST_FIELDS = ["dropped", "_dq", "_lock"]
+
+
+def _derive_pieces(provider: object) -> _Pieces:
+    _expect(type(otel_context._RUNTIME_CONTEXT) is ContextVarsRuntimeContext, "runtime context")
+    context_var = otel_context._RUNTIME_CONTEXT._current_context  # type: ignore[attr-defined]
+    _expect(type(context_var) is ContextVar, "context variable")
+    _expect(sdk_fingerprint() in KNOWN_SDK_FINGERPRINTS, "SDK version")
+    _expect(isinstance(provider, SdkTracerProvider), "provider")
+    tracer = provider.get_tracer(SCOPE)  # type: ignore[attr-defined]
+    _expect(type(tracer) is SdkTracer, "tracer")
+    limits = tracer._span_limits
+    _expect(type(limits) is SpanLimits, "span limits")
+    processor = tracer.span_processor
+    for method in ("on_start", "_on_ending", "on_end"):
+        _expect(callable(getattr(processor, method, None)), "span processor")
+    id_generator = tracer.id_generator
+    for method in ("generate_trace_id", "generate_span_id", "is_trace_id_random"):
+        _expect(callable(getattr(id_generator, method, None)), "id generator")
+    pieces = _Pieces()
+    pieces.provider = provider  # type: ignore[assignment]
+    pieces.tracer = tracer
+    pieces.sampler = tracer.sampler
+    pieces.resource = tracer.resource
+    pieces.tracer_config = tracer._tracer_config
+    _expect(type(tracer._tracer_config.is_enabled) is bool, "tracer config")
+    pieces.processor = processor
+    pieces.id_generator = id_generator
+    pieces.limits = limits
+    pieces.metrics = tracer._tracer_metrics
+    _expect(callable(getattr(pieces.metrics, "start_span", None)), "tracer metrics")
+    pieces.plan = _sampler_plan(tracer.sampler)
+    pieces.context_var = context_var
+    pieces.events_maxlen = limits.max_events
+    pieces.links_maxlen = limits.max_links
+    # RandomIdGenerator.is_trace_id_random() is a constant True; another generator is asked per span.
+    pieces.flags_random = True if type(id_generator) is RandomIdGenerator else None
+
+    # A reference span from the SDK's own constructor, with this tracer's pieces: its tracer-wide fields become the
+    # template, and a span built here from the same inputs must equal it field by field.
+    context = trace.SpanContext(0x1F, 0x2F, False, _FLAGS[3])
+    attributes: dict[str, Any] = {"a": "b", "n": 1, "t": ("x", "y")}
+    reference = _Span(
+        name="lukhas.check",
+        context=context,
+        parent=None,
+        sampler=tracer.sampler,
+        resource=tracer.resource,
+        attributes=MappingProxyType(attributes),
+        span_processor=processor,
+        kind=trace.SpanKind.INTERNAL,
+        links=(),
+        instrumentation_info=tracer.instrumentation_info,
+        record_exception=True,
+        set_status_on_exception=True,
+        limits=limits,
+        instrumentation_scope=tracer._instrumentation_scope,
+        record_end_metrics=_noop_metrics,
+    )
+    theirs = vars(reference)
+    _expect(list(theirs) == _SPAN_FIELDS, "span fields")
+    template = dict(theirs)
+    for key in _PER_SPAN:
+        template[key] = None
+    template["_record_end_metrics"] = None
+    pieces.span_template = template
+    built = _build_span(pieces, "lukhas.check", context, None, _attributes_template(limits, attributes), _noop_metrics)
+    mine = vars(built)
+    _expect(list(mine) == _SPAN_FIELDS, "built span fields")
+    for key in ("_name", "_context", "_parent", "_start_time", "_record_end_metrics"):
+        _expect(mine[key] is theirs[key] or mine[key] == theirs[key], key)
+    _expect(type(mine["_lock"]) is type(theirs["_lock"]), "span lock")
+    bounded, expected = mine["_attributes"], theirs["_attributes"]
+    _expect(type(bounded) is type(expected) is BoundedAttributes, "attributes type")
+    _expect(list(vars(expected)) == _BOUNDED_FIELDS == list(vars(bounded)), "attributes fields")
+    for key in _BOUNDED_FIELDS:
+        if key == "_lock":
+            _expect(type(vars(bounded)[key]) is type(vars(expected)[key]), "attributes lock")
+        else:
+            _expect(vars(bounded)[key] == vars(expected)[key], f"attributes {key}")
+    _expect(list(bounded.items()) == list(expected.items()), "attribute order")
+    for key in ("_events", "_links"):
+        ours, sdks = mine[key], theirs[key]
+        _expect(type(ours) is type(sdks) is BoundedList, key)
+        _expect(list(vars(sdks)) == _LIST_FIELDS == list(vars(ours)), f"{key} fields")
+        _expect(ours._dq.maxlen == sdks._dq.maxlen and ours.dropped == sdks.dropped == 0 and not sdks._dq, key)
+        _expect(type(ours._lock) is type(sdks._lock), f"{key} lock")
+    reference._start_time = mine["_start_time"] = 1
+    reference._end_time = mine["_end_time"] = 2
+    readable, wanted = _readable(mine), reference._readable_span()
+    _expect(type(readable) is type(wanted) is ReadableSpan, "readable span type")
+    _expect(list(vars(wanted)) == _READABLE_FIELDS == list(vars(readable)), "readable span fields")
+    for key in _READABLE_FIELDS:
+        _expect(vars(readable)[key] is mine[key] and vars(wanted)[key] is theirs[key], f"readable {key}")
+    return pieces
+
+
+def _noop_metrics() -> None:
+    pass
+
+
+def _sampler_plan(sampler: object) -> tuple[Any, ...] | None:
+    """The decisions of one of the SDK's own samplers, as data: five leaves (root, remote parent sampled / not,
+    local parent sampled / not), each a ``Decision`` (a static sampler) or an ``int`` bound (a trace-id ratio).
+    None for any other sampler: it is called as the SDK calls it."""
+    kind = type(sampler)
+    if getattr(kind, "should_sample", None) is ParentBased.should_sample and "should_sample" not in vars(sampler):
+        leaves = tuple(
+            _leaf_plan(getattr(sampler, name, None))
+            for name in (
+                "_root",
+                "_remote_parent_sampled",
+                "_remote_parent_not_sampled",
+                "_local_parent_sampled",
+                "_local_parent_not_sampled",
+            )
+        )
+        return None if any(leaf is None for leaf in leaves) else leaves
+    leaf = _leaf_plan(sampler)
+    return None if leaf is None else (leaf,) * 5
+
+
+def _leaf_plan(sampler: object) -> Any:
+    kind = type(sampler)
+    if sampler is None or "should_sample" in vars(sampler):
+        return None
+    if getattr(kind, "should_sample", None) is StaticSampler.should_sample:
+        decision = getattr(sampler, "_decision", None)
+        return decision if type(decision) is Decision else None
+    if (
+        getattr(kind, "should_sample", None) is TraceIdRatioBased.should_sample
+        and getattr(kind, "bound", None) is TraceIdRatioBased.bound
+        and getattr(kind, "TRACE_ID_LIMIT", None) == _RATIO_LIMIT
+    ):
+        bound = sampler.bound  # type: ignore[attr-defined]
+        return bound if type(bound) is int else None
+    return None
+
+
+def _attributes_template(limits: SpanLimits, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The instance dict of the ``BoundedAttributes`` the SDK builds for these span attributes under ``limits``
+    (through its own constructor: limits, truncation and drops applied once), for :func:`_build_span` to copy."""
+    bounded = BoundedAttributes(
+        limits.max_span_attributes,
+        MappingProxyType(attributes),
+        immutable=False,
+        max_value_len=limits.max_span_attribute_length,
+    )
+    return dict(vars(bounded))
+
+
+def _build_span(
+    pieces: _Pieces,
+    name: str,
+    context: trace.SpanContext,
+    parent: trace.SpanContext | None,
+    attributes: dict[str, Any],
+    end_metrics: Any,
+) -> SdkSpan:
+    """A ``_Span`` as the SDK's constructor leaves it (not started): ``attributes`` is an attributes template."""
+    span = _new_object(_Span)
+    fields = pieces.span_template.copy()
+    fields["_name"] = name
+    fields["_context"] = context
+    fields["_parent"] = parent
+    bounded = _new_object(BoundedAttributes)
+    values = attributes.copy()
+    values["_dict"] = values["_dict"].copy()
+    values["_lock"] = _Lock()
+    bounded.__dict__ = values
+    fields["_attributes"] = bounded
+    events = _new_object(BoundedList)
+    events.__dict__ = {"dropped": 0, "_dq": deque(maxlen=pieces.events_maxlen), "_lock": _Lock()}
+    fields["_events"] = events
+    links = _new_object(BoundedList)
+    links.__dict__ = {"dropped": 0, "_dq": deque(maxlen=pieces.links_maxlen), "_lock": _Lock()}
+    fields["_links"] = links
+    fields["_lock"] = _Lock()
+    fields["_record_end_metrics"] = end_metrics
+    span.__dict__ = fields
+    return span
+
+
+def _readable(fields: dict[str, Any]) -> ReadableSpan:
+    """The ``ReadableSpan`` ``Span._readable_span`` makes of a span with instance dict ``fields``."""
+    readable = _new_object(ReadableSpan)
+    readable.__dict__ = {
+        "_name": fields["_name"],
+        "_context": fields["_context"],
+        "_kind": fields["_kind"],
+        "_instrumentation_info": fields["_instrumentation_info"],
+        "_instrumentation_scope": fields["_instrumentation_scope"],
+        "_parent": fields["_parent"],
+        "_start_time": fields["_start_time"],
+        "_end_time": fields["_end_time"],
+        "_attributes": fields["_attributes"],
+        "_events": fields["_events"],
+        "_links": fields["_links"],
+        "_resource": fields["_resource"],
+        "_status": fields["_status"],
+    }
+    return readable
+
+
+def _end_fast(span: Any) -> None:
+    """``Span.end()`` for a span the fast path built (what the SDK does, without its keyword plumbing)."""
+    fields = span.__dict__
+    with fields["_lock"]:
+        ended = fields["_end_time"] is not None
+        if not ended:
+            fields["_end_time"] = time_ns()
+            fields["_attributes"]._immutable = True
+    if ended:  # the block ended it itself: the SDK's own end() logs its warning
+        span.end()
+        return
+    end_metrics = fields["_record_end_metrics"]
+    if end_metrics:
+        end_metrics()
+    processor = fields["_span_processor"]
+    processor._on_ending(span)
+    processor.on_end(_readable(fields))
+
+
+_fast_provider: object = None
+_fast: _Pieces | None = None
+
+
+def _pieces_for(provider: SdkTracerProvider) -> _Pieces | None:
+    """The pieces for ``provider`` (derived on the first span after a configuration change, then cached)."""
+    global _fast_provider, _fast
+    pieces = _fast_pieces(provider) if _fast_enabled else None
+    _fast, _fast_provider = pieces, provider
+    return pieces
+
+
+#: False forces every span through the public ``start_span`` path (the differential test's reference).
+_fast_enabled = True
+
+
+def use_fast_path(enabled: bool) -> None:
+    """Turn the span fast path on (default) or off for this process; off, every span takes the public SDK path.
+
+    For tests and for ruling the fast path out when investigating a problem; spans are the same either way.
+    """
+    global _fast_enabled, _fast_provider, _fast
+    _fast_enabled = bool(enabled)
+    _fast_provider, _fast = None, None
+
+
+def fast_path_active() -> bool:
+    """True when spans of the active configuration take the fast path (False: the public SDK path, or none)."""
+    provider = tracer_provider.active_provider()
+    if provider is None:
+        return False
+    pieces = _fast if _fast_provider is provider else _pieces_for(provider)
+    return pieces is not None
+
+
+
+def _start_again(first: Exception, name: str, attributes: Mapping[str, Any]) -> Span:
+    """What the switching tracer's ``start_span`` does once the SDK raised ``first`` (for the fast path: a span
+    processor's ``on_start`` raised): start the span again, sanitised and without links, through the public path, or
+    a non-recording span counted as ``invalid_span``. Never raises. Mirrors ``_SwitchingTracer.start_span``; the
+    differential test checks both paths call a raising processor alike."""
+    try:
+        delegate = _tracer._tracer()  # type: ignore[attr-defined]
+        return delegate.start_span(  # type: ignore[no-any-return]
+            name,
+            None,
+            trace.SpanKind.INTERNAL,
+            tracer_provider._clean_attributes(attributes),
+            (),
+            None,
+            True,
+            True,
+        )
+    except Exception:
+        tracer_provider._report("invalid_span", type(first).__name__)
+        return trace.INVALID_SPAN
+
+
+class _Prepared:
+    """A scope's attributes, split once: the span's (sanitised), each metric's (declared keys), and the fast path's
+    ``BoundedAttributes`` template of the span's (per span limits). Shared by equal scopes (:func:`_memo_key`)."""
+
+    __slots__ = ("failure_attrs", "fast_attrs", "handles", "metric_attrs", "span_attrs")
+
+    def __init__(
+        self,
+        span_attrs: dict[str, Any],
+        metric_attrs: dict[str, object],
+        failure_attrs: dict[str, object],
+        handles: tuple[object, ...],
+    ) -> None:
+        self.span_attrs = span_attrs
+        self.metric_attrs = metric_attrs
+        self.failure_attrs = failure_attrs
+        self.handles = handles  # keeps the handles whose id() is in the memo key alive as long as the entry
+        #: (span limits, attribute items, BoundedAttributes template), made on first fast-path use per limits
+        self.fast_attrs: tuple[SpanLimits, tuple[tuple[str, Any], ...], dict[str, Any]] | None = None
+
+    def attributes_for(self, limits: SpanLimits, sampler_attrs: Any) -> dict[str, Any]:
+        """The ``BoundedAttributes`` template of the span attributes under ``limits`` (cached per limits object).
+
+        ``sampler_attrs``: what a sampler the fast path does not know returned (None: one of the SDK's samplers,
+        which give the span its own attributes); when those are not exactly the span's own, they are used instead.
+        """
+        cached = self.fast_attrs
+        if cached is None or cached[0] is not limits:
+            attrs = self.span_attrs
+            cached = self.fast_attrs = (limits, tuple(attrs.items()), _attributes_template(limits, attrs))
+        if sampler_attrs is not None and tuple(sampler_attrs.items()) != cached[1]:
+            return _attributes_template(limits, sampler_attrs)
+        return cached[2]
+
+
+#: Most entries of the scope memo (cleared whole when full), most attributes and longest text value of a memoised
+#: scope: bounds what the memo holds (~1024 x 16 x 128 characters) whatever values callers pass.
+MAX_PREPARED = 1024
+MEMO_MAX_ATTRIBUTES = 16
+MEMO_MAX_TEXT = 128
+_prepared_memo: dict[tuple[object, ...], _Prepared] = {}
+
+
+def _memo_key(
+    name: str, histogram: object, failures: object, attributes: object
+) -> tuple[object, ...] | None:
+    """The memo key of a scope, or None when it must not be shared: any key that is not a plain ``str`` or any value
+    that is not None, a plain ``str``/``bool``, an int64 or a nonzero, non-NaN float (those are the values whose
+    sanitising is a pure function reporting no drop; a drop must be counted on every use), text of at most
+    :data:`MEMO_MAX_TEXT` characters, at most :data:`MEMO_MAX_ATTRIBUTES` attributes. Values are keyed with their
+    type (``True == 1 == 1.0`` to Python); ``0.0`` is left out (it equals ``-0.0``)."""
+    if type(attributes) is not dict or len(attributes) > MEMO_MAX_ATTRIBUTES:
+        return None
+    parts: list[object] = [name, id(histogram), id(failures)]
+    for key, value in attributes.items():
+        kind = type(value)
+        if type(key) is not str or len(key) > MEMO_MAX_TEXT:
+            return None
+        if kind is str:
+            if len(value) > MEMO_MAX_TEXT:  # type: ignore[arg-type]
+                return None
+        elif kind is bool or value is None:
+            pass
+        elif kind is int:
+            if not _INT64_MIN <= value <= _INT64_MAX:  # type: ignore[operator]
+                return None
+        elif kind is float:
+            if not value or value != value:
+                return None
+        else:
+            return None
+        parts += (key, kind, value)
+    return tuple(parts)
+
+
 class _Open:
-    """State of one entered scope: the span, the context token (None when detached) and the start time."""
+    """State of one entered scope: the span, the context token (None when detached), the start time, and the
+    fast-path pieces the span was built from (None: the span came from the public SDK path)."""
 
-    __slots__ = ("span", "start", "token")
+    __slots__ = ("fast", "span", "start", "token")
 
-    def __init__(self, span: Span, token: Token[Context] | None, start: float) -> None:
+    def __init__(self, span: Span, token: Token[Context] | None, start: float, fast: _Pieces | None = None) -> None:
         self.span = span
         self.token = token
         self.start = start
+        self.fast = fast
 
 
 class SpanScope:
@@ -241,15 +833,12 @@ class SpanScope:
     """
 
     __slots__ = (
-        "_failure_attrs",
         "_failures",
         "_histogram",
-        "_metric_attrs",
         "_name",
-        "_prepared",
+        "_prep",
         "_raw",
         "_redact",
-        "_span_attrs",
         "_stack",
     )
 
@@ -267,7 +856,7 @@ class SpanScope:
         self._histogram = histogram
         self._failures = failures
         self._redact = redact_exceptions
-        self._prepared = False  # _span_attrs/_metric_attrs/_failure_attrs are set by _prepare, on first live use
+        self._prep: _Prepared | None = None  # set by _prepare, on first live use
         self._stack: list[_Open | None] | None = None
 
     def __repr__(self) -> str:
@@ -281,10 +870,20 @@ class SpanScope:
 
     # -- the one open/close path every form goes through ------------------------------------------------------
 
-    def _prepare(self) -> None:
-        """Split the call-time attributes: all legal ones to the span, declared ones to each metric. Never raises."""
+    def _prepare(self) -> _Prepared:
+        """Split the call-time attributes: all legal ones to the span, declared ones to each metric. Never raises.
+
+        Memoised across scopes (``with span("q", k=8)`` makes a new scope per call): scopes with the same name,
+        metrics and plain attribute values share one :class:`_Prepared` (see :func:`_memo_key`).
+        """
         raw = self._raw
         name = self._name or ""
+        key = _memo_key(name, self._histogram, self._failures, raw)
+        if key is not None:
+            found = _prepared_memo.get(key)
+            if found is not None:
+                self._prep = found
+                return found
         span_attrs = sanitize_attributes(name, raw)
         try:
             component = _component(name)
@@ -297,22 +896,33 @@ class SpanScope:
         except Exception as internal:  # a hostile attribute key (its __hash__/__eq__ raises)
             drops.report(name, "internal_error", type(internal).__name__)
             metric_attrs, failure_attrs = {}, {}
-        self._span_attrs: dict[str, Any] = span_attrs
-        self._metric_attrs: dict[str, object] = metric_attrs
-        self._failure_attrs: dict[str, object] = failure_attrs
-        self._prepared = True
+        prep = self._prep = _Prepared(span_attrs, metric_attrs, failure_attrs, (self._histogram, self._failures))
+        if key is not None:
+            if len(_prepared_memo) >= MAX_PREPARED:
+                _prepared_memo.clear()  # bounded: a process with endless distinct values keeps only recent ones
+            _prepared_memo[key] = prep
+        return prep
 
     def _open(self, attach: bool = True) -> _Open | None:
         """Start the span (and the clock when a histogram is timed), or None when nothing records. Never raises."""
-        if tracer_provider.active_provider() is None or self._name is None:
+        provider = tracer_provider.active_provider()
+        if provider is None or self._name is None:
             return None
         try:
-            if not self._prepared:
-                self._prepare()
-            span = _tracer.start_span(self._name, attributes=self._span_attrs)
+            prep = self._prep or self._prepare()
+            pieces = _fast if _fast_provider is provider else _pieces_for(provider)
+            if pieces is not None and "start_span" not in _tracer_fields:
+                state = self._open_fast(pieces, prep, attach)
+                if state is not None:
+                    return state
+            span = _tracer.start_span(self._name, attributes=prep.span_attrs)
         except Exception as internal:  # pragma: no cover - the switching tracer never raises; belt and braces
             drops.report(self._name, "internal_error", type(internal).__name__)
             return None
+        return self._entered(span, attach)
+
+    def _entered(self, span: Span, attach: bool) -> _Open:
+        """The state of a span started through the public path: made current (``attach``) and timed."""
         token = None
         if attach:
             try:
@@ -321,14 +931,108 @@ class SpanScope:
                 token = None
         return _Open(span, token, perf_counter() if self._histogram is not None else 0.0)
 
+    def _open_fast(self, pieces: _Pieces, prep: _Prepared, attach: bool) -> _Open | None:
+        """``Tracer.start_span`` + attach, done with the SDK's pieces (see :func:`_fast_pieces`); None when this
+        span must take the public path (nothing was started then). Each step is the SDK's, in the SDK's order."""
+        try:
+            if not pieces.current():  # the tracer's sampler, resource or config changed: derive again
+                fresh = _pieces_for(pieces.provider)
+                if fresh is None:
+                    return None
+                pieces = fresh
+            context_var = pieces.context_var
+            parent = context_var.get().get(_SPAN_KEY)
+            parent_context: SpanContext | None = None
+            if parent is not None and isinstance(parent, Span):
+                parent_context = parent.get_span_context()
+                if type(parent_context) is not SpanContext or type(parent_context[3]) is not TraceFlags:
+                    return None  # the SDK's own checks (and their errors) decide
+                if not parent_context[5]:  # is_valid
+                    parent_context = None
+            if not pieces.tracer_config.is_enabled:
+                return None
+            trace_id = pieces.id_generator.generate_trace_id() if parent_context is None else parent_context[0]
+            name = cast(str, self._name)
+            span_attrs = prep.span_attrs
+            plan = pieces.plan
+            if plan is not None:  # one of the SDK's samplers: its decision, without its SamplingResult
+                if parent_context is None:
+                    leaf = plan[0]
+                    trace_state = None
+                else:
+                    if parent_context[2]:  # remote parent
+                        leaf = plan[1] if parent_context[3] & 1 else plan[2]
+                    else:
+                        leaf = plan[3] if parent_context[3] & 1 else plan[4]
+                    trace_state = parent_context[4]
+                if type(leaf) is int:
+                    decision = _RECORD_AND_SAMPLE if trace_id & _RATIO_LIMIT < leaf else _DROP
+                else:
+                    decision = leaf
+                sampled = decision is _RECORD_AND_SAMPLE
+                recording = decision is not _DROP
+                sampler_attrs: Any = None
+            else:
+                result = pieces.sampler.should_sample(
+                    None, trace_id, name, trace.SpanKind.INTERNAL, span_attrs, ()
+                )
+                decision = result.decision
+                sampled = decision.is_sampled()
+                recording = decision.is_recording()
+                trace_state = result.trace_state
+                sampler_attrs = result.attributes
+            if parent_context is None:
+                random = pieces.flags_random
+                if random is None:
+                    random = pieces.id_generator.is_trace_id_random()
+            else:
+                random = parent_context[3] & 2
+            flags = _FLAGS[(1 if sampled else 0) + (2 if random else 0)]
+            attrs_template = prep.attributes_for(pieces.limits, sampler_attrs) if recording else None
+            span_id = pieces.id_generator.generate_span_id()
+            context = _tuple_new(
+                SpanContext,
+                (
+                    trace_id,
+                    span_id,
+                    False,
+                    flags,
+                    DEFAULT_TRACE_STATE if trace_state is None else trace_state,
+                    0 < trace_id <= _TRACE_ID_MAX and 0 < span_id <= _SPAN_ID_MAX,
+                ),
+            )
+            end_metrics = pieces.metrics.start_span(parent_context, decision)
+            if recording:
+                span: Any = _build_span(pieces, name, context, parent_context, attrs_template, end_metrics)
+                span.__dict__["_start_time"] = time_ns()
+            else:
+                span = NonRecordingSpan(context)
+        except Exception:  # nothing started: the public path decides (and reports)
+            return None
+        if recording:
+            try:
+                pieces.processor.on_start(span, parent_context=None)
+            except Exception as first:  # a span processor raised: recover as the switching tracer does
+                return self._entered(_start_again(first, name, span_attrs), attach)
+        token = None
+        if attach:
+            try:
+                current = Context(context_var.get())  # read again: on_start may have attached a context
+                _dict_setitem(current, _SPAN_KEY, span)
+                token = context_var.set(current)
+            except Exception:  # pragma: no cover - a Context copy and a ContextVar.set do not fail
+                token = None
+        return _Open(span, token, perf_counter() if self._histogram is not None else 0.0, pieces)
+
     def _close(self, state: _Open, exc: BaseException | None) -> None:
         """Record the elapsed time and any failure, detach the context, end the span. Never raises."""
         try:
+            prep = cast(_Prepared, self._prep)  # set by _open
             if self._histogram is not None:
-                self._histogram.record(perf_counter() - state.start, **self._metric_attrs)
+                self._histogram.record(perf_counter() - state.start, **prep.metric_attrs)
             if isinstance(exc, Exception):
                 if self._failures is not None:
-                    attrs = self._failure_attrs
+                    attrs = prep.failure_attrs
                     if "reason" not in attrs and self._failures.spec.attribute("reason") is not None:
                         attrs = {**attrs, "reason": type(exc).__name__}
                     self._failures.add(1, **attrs)
@@ -337,10 +1041,22 @@ class SpanScope:
             drops.report(self._name or WHERE, "internal_error", type(internal).__name__)
         finally:
             try:
-                if state.token is not None:
-                    otel_context.detach(state.token)
-                state.span.end()
-            except Exception as internal:  # pragma: no cover - processors never raise
+                token = state.token
+                fast = state.fast
+                if fast is None:
+                    if token is not None:
+                        otel_context.detach(token)
+                    state.span.end()
+                else:
+                    if token is not None:
+                        try:
+                            fast.context_var.reset(token)
+                        except Exception:  # e.g. closed in another context: the SDK's detach logs it
+                            otel_context.detach(token)
+                    span = state.span
+                    if type(span) is _Span:
+                        _end_fast(span)
+            except Exception as internal:  # a span processor raised in on_end
                 drops.report(self._name or WHERE, "internal_error", type(internal).__name__)
 
     # -- context manager ------------------------------------------------------------------------------------------
@@ -415,8 +1131,19 @@ class SpanScope:
         return result
 
     def _wrap_function(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return self.run(fn, *args, **kwargs)
+        open_, close = self._open, self._close
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:  # run(), inlined: one call less per decorated call
+            state = open_()
+            if state is None:
+                return fn(*args, **kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                close(state, exc)
+                raise
+            close(state, None)
+            return result
 
         return wrapper
 

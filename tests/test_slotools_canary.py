@@ -7,10 +7,14 @@ function, the state file and the sampling callback are checked with results we c
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,10 +23,12 @@ from lukhas_obs.errors import ConfigurationError
 from lukhas_obs.slotools import register_cli
 from lukhas_obs.slotools.canary import (
     CanaryLadder,
+    CanaryOptions,
     CanaryStateError,
     LadderPolicy,
     LadderState,
     decide,
+    run_canary,
     sampling_file_writer,
 )
 from lukhas_obs.slotools.evaluate import Evaluation, TargetResult, evaluate, samples_query, value_query
@@ -370,3 +376,42 @@ def test_cli_arguments() -> None:
     for bad in (["--steps", "a,b"], ["--min-dwell", "soon"], ["--rollback-to", "previous"]):
         with pytest.raises(SystemExit):
             parser.parse_args(["canary", "--prometheus", "http://x", "--targets", "t", *bad])
+
+
+def test_cli_loop_until_stopped_and_credentials_from_files(tmp_path: Path) -> None:
+    from tests.test_slotools_promapi import TOKEN, _ok, _Server
+
+    server = _Server()
+    try:
+        server.routes["/api/v1/alerts"] = _ok({"alerts": []})
+        server.routes["/api/v1/query"] = _ok({"resultType": "vector", "result": []})
+        token_file = tmp_path / "token"
+        token_file.write_text(TOKEN + "\n", encoding="utf-8")
+        options = CanaryOptions(
+            prometheus=server.url, state=str(tmp_path / "s.json"), interval=0.1, bearer_token_file=str(token_file),
+            policy=LadderPolicy(min_dwell=0),
+        )  # fmt: skip
+        stop = threading.Event()
+        timer = threading.Timer(0.45, stop.set)
+        timer.start()
+        out = io.StringIO()
+        try:
+            started = time.monotonic()
+            assert run_canary(options, load_targets(AURIS), out=out, stop=stop) == 0
+            assert time.monotonic() - started < 3
+        finally:
+            timer.cancel()
+        lines = out.getvalue().splitlines()
+        assert len(lines) >= 2
+        assert all(line.startswith("canary: HOLD 5%: holding at 5%: insufficient") for line in lines)
+        assert {r["headers"].get("Authorization") for r in server.requests} == {f"Bearer {TOKEN}"}
+        basic = tmp_path / "basic"
+        basic.write_text("no-colon-here", encoding="utf-8")
+        with pytest.raises(ConfigurationError) as info:
+            run_canary(replace(options, bearer_token_file=None, basic_auth_file=str(basic), once=True),
+                       load_targets(AURIS), out=out)  # fmt: skip
+        assert "no-colon-here" not in str(info.value) and info.value.field == "basic_auth_file"
+        with pytest.raises(ConfigurationError, match="readable"):
+            run_canary(replace(options, bearer_token_file=str(tmp_path / "missing"), once=True), load_targets(AURIS))
+    finally:
+        server.close()

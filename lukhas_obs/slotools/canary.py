@@ -44,6 +44,7 @@ from lukhas_obs.slotools.targets import SloTargets, SloTargetsError, load_target
 __all__ = [
     "DEFAULT_STEPS",
     "CanaryLadder",
+    "CanaryOptions",
     "CanaryStateError",
     "Decision",
     "LadderPolicy",
@@ -51,6 +52,7 @@ __all__ = [
     "decide",
     "register_cli",
     "run_canary",
+    "sampling_file_writer",
 ]
 
 #: The ladder, in percent (seed 004: "5% → 10% → 25% → 50% → 100%").

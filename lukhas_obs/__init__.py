@@ -110,6 +110,7 @@ def configure(
     shutdown_timeout: float | None = None,
     cardinality_limit: int | None = None,
     cardinality_limits: Mapping[str, int] | None = None,
+    aggregation: str | None = None,
     scrub_patterns: Sequence[str] | None = None,
     scrub_allow: Sequence[str] | None = None,
     metrics_bearer_token: str | None = None,
@@ -133,6 +134,8 @@ def configure(
       ``otlp``, or ``none``.
     - ``cardinality_limit`` (1000) / ``cardinality_limits`` (per metric): distinct attribute sets admitted per metric;
       past it new sets are dropped, warned about once and counted.
+    - ``aggregation``: ``own`` (default; lukhas-obs' aggregation, output identical to the SDK's) or ``sdk`` (record
+      through the OTel SDK's instruments).
     - ``scrub_patterns`` / ``scrub_allow``: extra secret patterns (regular expressions) and attribute names never
       scrubbed; see :mod:`lukhas_obs.scrubbing`.
     - ``metrics_bearer_token`` / ``metrics_basic_auth`` (``"user:password"``) / ``metrics_tls_cert`` +

@@ -20,16 +20,18 @@ Validated attribute sets are memoised, so a repeated call skips validation and s
 
 from __future__ import annotations
 
+import keyword
 import math
 import numbers
 import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from lukhas_obs import drops
+from lukhas_obs import _state, drops
+from lukhas_obs._state import DEFAULT_CARDINALITY_LIMIT
 from lukhas_obs.catalog import FOLD_VALUE, MetricSpec, find_metric
 from lukhas_obs.catalog.kinds import KINDS, MetricKind
 from lukhas_obs.catalog.spec import AttributeSpec
@@ -53,8 +55,6 @@ __all__ = [
 
 #: Longest string attribute value kept; longer values are truncated (label values are not documents).
 MAX_ATTRIBUTE_LENGTH = 256
-#: Distinct attribute sets per metric when the configuration does not say otherwise.
-DEFAULT_CARDINALITY_LIMIT = 1000
 #: The memo of raw call attributes holds at most this many entries per distinct admitted set.
 _MEMO_FACTOR = 4
 #: Integers OTLP can carry (``as_int`` is a signed 64-bit field); outside it one value would fail every export.
@@ -64,58 +64,22 @@ _KEY_SHOWN = 64
 
 _AttrValue = str | bool | int | float
 
-
-class _Snapshot:
-    """What handles bind to: the active meter, common label values, scrubber and limits. Replaced whole."""
-
-    __slots__ = ("cardinality_limit", "cardinality_limits", "common", "meter", "scrubber")
-
-    def __init__(
-        self,
-        meter: Meter | None,
-        common: Mapping[str, str],
-        scrubber: Scrubber | None = None,
-        cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
-        cardinality_limits: Mapping[str, int] | None = None,
-    ) -> None:
-        self.meter = meter
-        self.common = dict(common)
-        self.scrubber = scrubber or Scrubber()
-        self.cardinality_limit = cardinality_limit
-        self.cardinality_limits = dict(cardinality_limits or {})
-
-    def limit_for(self, metric_name: str) -> int:
-        return self.cardinality_limits.get(metric_name, self.cardinality_limit)
+#: A keyword attribute not given in a call, and the "no default" of a recording method's value.
+_MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "<missing>", "__slots__": ()})()
 
 
-_INACTIVE = _Snapshot(None, {})
-_snapshot: _Snapshot = _INACTIVE
 _handles: dict[str, MetricHandle] = {}
 _handles_lock = threading.Lock()
 
 
-def activate(
-    meter: Meter,
-    common: Mapping[str, str],
-    *,
-    scrubber: Scrubber | None = None,
-    cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT,
-    cardinality_limits: Mapping[str, int] | None = None,
-) -> None:
-    """Bind every handle to ``meter`` (called by the runtime on configure) and create all known instruments now."""
-    global _snapshot
-    _snapshot = _Snapshot(meter, common, scrubber, cardinality_limit, cardinality_limits)
+def resolve_all() -> None:
+    """Bind every handle of every registered catalog to the active state now (the runtime calls it after a swap), so
+    instruments exist and the first measurement pays nothing extra."""
     from lukhas_obs.catalog import catalogs
 
     for cat in catalogs():
         for spec in cat.metrics:
             metric(spec.name)._resolve()
-
-
-def deactivate() -> None:
-    """Unbind every handle (shutdown): recording becomes a no-op until the next configure."""
-    global _snapshot
-    _snapshot = _INACTIVE
 
 
 def metric(metric_name: str) -> MetricHandle:
@@ -126,57 +90,72 @@ def metric(metric_name: str) -> MetricHandle:
         with _handles_lock:
             handle = _handles.get(metric_name)
             if handle is None:
-                handle = _handles[metric_name] = _HANDLE_TYPES[spec.kind](spec)
+                handle = _handles[metric_name] = _handle_class(spec)(spec)
     return handle
 
 
-class OTelInstrumentSink:
-    """Where admitted measurements go today: one OTel SDK instrument, through its kind's recording method.
+class _SDKRecorder:
+    """Records one admitted attribute set into an OTel SDK instrument (the fallback sink, e.g. DELTA readers)."""
 
-    The handle's admission step (value check, attribute validation, folding, scrubbing, cardinality, memo) runs
-    first and hands only valid ``(value, attributes)`` pairs here. A second sink (an own aggregation) plugs in at
-    the same seam without another copy of admission.
-    """
+    __slots__ = ("attributes", "instrument", "method")
 
-    __slots__ = ("instrument", "method")
-
-    def __init__(self, instrument: Any, method: str) -> None:
+    def __init__(self, instrument: Any, method: str, attributes: Mapping[str, _AttrValue]) -> None:
         self.instrument = instrument
         self.method = method
+        self.attributes = attributes
 
-    def put(self, value: float | int, attributes: Mapping[str, _AttrValue]) -> None:
-        getattr(self.instrument, self.method)(value, attributes)
+    def __call__(self, value: float | int) -> None:
+        getattr(self.instrument, self.method)(value, self.attributes)
+
+
+Recorder = Callable[[float | int], None]
 
 
 class MetricHandle:
-    """Common machinery: lazy instrument resolution, then admission, then the sink — one body for every kind.
+    """Common machinery: lazy binding to the active state, then admission, then the sink — one body for every kind.
 
-    Subclasses only name their recording method (``add``/``record``/``set``) and, where the OTel instrument needs
-    more than name, unit and description, the extra creation options.
+    The sink of an admitted attribute set is a *recorder* (a callable taking the value): the series of the own
+    aggregation (:mod:`lukhas_obs.aggregation`, the default) or, when the configuration cannot be served by it, the
+    OTel SDK instrument. Recorders are memoised per raw call attributes, so a repeated call is a value check, one
+    dict lookup and the recorder.
     """
+
+    #: The kind (key of KINDS) this handle class records, the default value of its method (counters: 1) and, on a
+    #: generated subclass, the keyword attributes its method takes.
+    _KIND: str = ""
+    _DEFAULT: object = _MISSING
+    _KEYWORDS: tuple[str, ...] = ()
 
     __slots__ = (
         "_attr_specs",
         "_base",
-        "_instrument",
+        "_base_rec",
         "_kind",
+        "_kmemo",
         "_limit",
         "_memo",
+        "_rec",
+        "_seen",
         "_sets",
-        "_sink",
-        "_snap",
+        "_target",
         "spec",
     )
 
     def __init__(self, spec: MetricSpec) -> None:
         self.spec = spec
         self._kind: MetricKind = KINDS[spec.kind]
-        self._snap: _Snapshot | None = None
-        self._instrument: Any = None
-        self._sink: OTelInstrumentSink | None = None
+        self._seen: _state.State | None = None
+        self._rec: _state.Recording = _state.INACTIVE.recording
+        #: What admitted values go into: the aggregation's MetricState, the SDK instrument, or None (not recording).
+        self._target: Any = None
         self._base: dict[str, _AttrValue] = {}
-        self._sets: dict[_Key, dict[str, _AttrValue]] = {}
-        self._memo: dict[_Key, dict[str, _AttrValue]] = {}
+        self._base_rec: Recorder | None = None
+        #: Admitted attribute sets (typed key → the set and its recorder); bounded by the cardinality limit.
+        self._sets: dict[_Key, tuple[dict[str, _AttrValue], Recorder | None]] = {}
+        #: Raw call attributes (typed key) → recorder; bounded by ``_MEMO_FACTOR`` × the limit.
+        self._memo: dict[_Key, Recorder | None] = {}
+        #: Generated keyword methods: flat ``(value, type, ...)`` tuples of keyword attributes → recorder.
+        self._kmemo: dict[tuple[Any, ...], Recorder] = {}
         self._limit = DEFAULT_CARDINALITY_LIMIT
         specs: dict[str, AttributeSpec | None] = {key: None for key in spec.common_attributes}  # free-form overrides
         specs.update({a.key: a for a in spec.attributes})
@@ -186,22 +165,31 @@ class MetricHandle:
         return f"<{type(self).__name__} {self.spec.name}>"
 
     def _resolve(self) -> Any:
-        snap = _snapshot
-        instrument = None
-        if snap.meter is not None:
-            try:
-                instrument = self._create(snap.meter)
-            except Exception as exc:  # a broken SDK must not break the caller
-                drops.report(self.spec.name, "internal_error", type(exc).__name__)
-        self._base = {key: snap.common.get(key, "") for key in self.spec.common_attributes}
+        """Bind to the active state: find or create this metric in its aggregation (or SDK instrument)."""
+        state = _state.current
+        rec = state.recording
+        target = None
+        try:
+            if rec.aggregator is not None and self._kind.aggregated:
+                s = self.spec
+                target = rec.aggregator.metric(s.otel_name, s.description, s.unit, s.kind, buckets=self._buckets())
+            elif rec.meter is not None:
+                target = self._create(rec.meter)
+        except Exception as exc:  # a broken SDK must not break the caller
+            drops.report(self.spec.name, "internal_error", type(exc).__name__)
+        self._base = {key: rec.common.get(key, "") for key in self.spec.common_attributes}
+        self._base_rec = None
         self._sets = {}
         self._memo = {}
-        self._limit = snap.limit_for(self.spec.name)
-        self._instrument = instrument
-        method = self._kind.method
-        self._sink = OTelInstrumentSink(instrument, method) if instrument is not None and method else None
-        self._snap = snap
-        return instrument
+        self._kmemo = {}
+        self._limit = rec.limit_for(self.spec.name)
+        self._rec = rec
+        self._target = target
+        self._seen = state
+        return target
+
+    def _buckets(self) -> list[float] | None:
+        return None
 
     def _create(self, meter: Meter) -> Any:
         """The OTel instrument of this metric, made by the kind's factory."""
@@ -213,13 +201,21 @@ class MetricHandle:
         """Extra keyword arguments of the kind's OTel factory (bucket advice, callbacks)."""
         return {}
 
+    def _recorder(self, attributes: dict[str, _AttrValue]) -> Recorder | None:
+        """The sink of one admitted attribute set: its aggregation series' method, or the SDK instrument."""
+        target, method = self._target, self._kind.method
+        if target is None or not method:
+            return None
+        if self._rec.aggregator is not None and self._kind.aggregated:
+            return getattr(target.series(attributes), method)
+        return _SDKRecorder(target, method, attributes)
+
     def _emit(self, value: object, attributes: Mapping[str, object]) -> None:
         """Admission, then the sink: the one recording body every kind's method delegates to. Never raises."""
         try:
-            if self._snap is not _snapshot:
+            if self._seen is not _state.current:
                 self._resolve()
-            sink = self._sink
-            if sink is None:
+            if self._target is None:
                 return
             checked = self._value(value)
             if checked is None:
@@ -227,11 +223,44 @@ class MetricHandle:
             if checked < 0 and self._kind.negative_reason is not None:
                 drops.report(self.spec.name, self._kind.negative_reason)
                 return
-            attrs = self._attributes(attributes) if attributes else self._base
-            if attrs is not None:
-                sink.put(checked, attrs)
+            recorder = self._recorder_for(attributes) if attributes else (self._base_rec or self._base_recorder())
+            if recorder is not None:
+                recorder(checked)
         except Exception as exc:
-            drops.report(self.spec.name, "internal_error", type(exc).__name__)
+            self._internal_error(exc)
+
+    def _base_recorder(self) -> Recorder | None:
+        """The recorder of the common attributes alone (calls without call-time attributes)."""
+        self._base_rec = self._recorder(self._base)
+        return self._base_rec
+
+    def _remembered(self, attributes: Mapping[str, object]) -> Recorder | None:
+        """The memoised recorder of call-time ``attributes`` (None: not admitted, or not memoised)."""
+        return self._memo.get(_typed_key(attributes)) if attributes else self._base_rec
+
+    def _internal_error(self, exc: BaseException) -> None:
+        """A failure inside lukhas-obs or the SDK while recording: counted, warned once, never raised."""
+        drops.report(self.spec.name, "internal_error", type(exc).__name__)
+
+    def _keyword_call(self, value: object, values: tuple[object, ...], rest: dict[str, object]) -> None:
+        """The general path of a generated keyword method; then remembers the recorder for the flat key."""
+        try:
+            attrs = {k: v for k, v in zip(self._KEYWORDS, values, strict=True) if v is not _MISSING}
+            if rest:
+                attrs.update(rest)
+        except Exception as exc:
+            self._internal_error(exc)
+            return
+        self._emit(value, attrs)
+        if rest:
+            return
+        try:
+            if self._seen is _state.current and len(self._kmemo) < self._limit * _MEMO_FACTOR:
+                recorder = self._remembered(attrs)
+                if recorder is not None:
+                    self._kmemo[tuple(x for v in values for x in (v, v.__class__))] = recorder
+        except Exception:  # a value with a hostile __hash__/__class__: the general path already dropped it
+            pass
 
     def _value(self, value: object) -> float | int | None:
         """A finite float or an int64, or None after reporting why it was dropped."""
@@ -261,30 +290,38 @@ class MetricHandle:
             return None
         return self._value(int(converted) if isinstance(converted, int) else float(converted))
 
-    def _attributes(self, given: Mapping[str, object]) -> dict[str, _AttrValue] | None:
-        """Common attributes merged with validated call-time ones; None when the cardinality limit refuses them."""
+    def _recorder_for(self, given: Mapping[str, object]) -> Recorder | None:
+        """The recorder of call-time attributes (memoised); None when admission refuses them."""
         try:
             raw_key: _Key | None = _typed_key(given)
-            memo = self._memo.get(raw_key)  # type: ignore[arg-type]
-            if memo is not None:
-                return memo
+            found = self._memo.get(raw_key)  # type: ignore[arg-type]
+            if found is not None:
+                return found
         except Exception:  # an unhashable value (dict, list) or a hostile __hash__: validation below drops it
             raw_key = None
+        entry = self._admitted(given)
+        if entry is None:
+            return None
+        recorder = entry[1]
+        if raw_key is not None and recorder is not None and len(self._memo) < self._limit * _MEMO_FACTOR:
+            self._memo[raw_key] = recorder
+        return recorder
+
+    def _admitted(self, given: Mapping[str, object]) -> tuple[dict[str, _AttrValue], Recorder | None] | None:
+        """Common attributes merged with validated call-time ones, and their recorder; None past the limit."""
         attrs = self._validated(given)
         set_key = _typed_key(attrs)
-        admitted = self._sets.get(set_key)
-        if admitted is None:
+        entry = self._sets.get(set_key)
+        if entry is None:
             if len(self._sets) >= self._limit:
                 drops.report(self.spec.name, "cardinality_limit", f"limit {self._limit} attribute sets")
                 return None
-            admitted = self._sets[set_key] = attrs
-        if raw_key is not None and len(self._memo) < self._limit * _MEMO_FACTOR:
-            self._memo[raw_key] = admitted
-        return admitted
+            entry = self._sets[set_key] = (attrs, self._recorder(attrs))
+        return entry
 
     def _validated(self, given: Mapping[str, object]) -> dict[str, _AttrValue]:
         out = dict(self._base)
-        scrubber = self._snap.scrubber if self._snap is not None else _INACTIVE.scrubber
+        scrubber = self._rec.scrubber or _DEFAULT_SCRUBBER
         for key, raw in given.items():
             if key not in self._attr_specs:
                 drops.report(self.spec.name, "unknown_attribute", f"key {_shown(key)}", attribute=True)
@@ -303,6 +340,9 @@ class MetricHandle:
                 value = scrubber.scrub_value(key, value)
             out[key] = value
         return out
+
+
+_DEFAULT_SCRUBBER = Scrubber()
 
 
 #: A memo key: each ``(key, value)`` pair with the value's type (``True == 1 == 1.0`` in Python, but they are three
@@ -351,44 +391,68 @@ def _class_name(value: object) -> str:
 class CounterHandle(MetricHandle):
     """A monotonic counter (``*_total``). Negative increments are dropped."""
 
+    _KIND = "counter"
+    _DEFAULT = 1
     __slots__ = ()
 
     def add(self, amount: float = 1, /, **attributes: object) -> None:
         """Add ``amount`` (>= 0) to the series selected by ``attributes``."""
         self._emit(amount, attributes)
 
+    def bind(self, **attributes: object) -> BoundCounter:
+        """This counter with ``attributes`` fixed (validated once): ``.add(n)`` takes only the amount."""
+        return BoundCounter(self, attributes)
+
 
 class UpDownCounterHandle(MetricHandle):
     """A counter that may go down (exposed as a Prometheus gauge)."""
 
+    _KIND = "updown_counter"
     __slots__ = ()
 
     def add(self, amount: float, /, **attributes: object) -> None:
         """Add ``amount`` (any sign) to the series selected by ``attributes``."""
         self._emit(amount, attributes)
 
+    def bind(self, **attributes: object) -> BoundUpDownCounter:
+        """This up-down counter with ``attributes`` fixed (validated once): ``.add(n)`` takes only the amount."""
+        return BoundUpDownCounter(self, attributes)
+
 
 class HistogramHandle(MetricHandle):
     """A histogram with the catalog's explicit bucket boundaries. Negative values are dropped."""
 
+    _KIND = "histogram"
     __slots__ = ()
 
     def _create_options(self) -> dict[str, Any]:
-        return {"explicit_bucket_boundaries_advisory": list(self.spec.buckets or ())}
+        return {"explicit_bucket_boundaries_advisory": self._buckets()}
+
+    def _buckets(self) -> list[float]:
+        return list(self.spec.buckets or ())
 
     def record(self, value: float, /, **attributes: object) -> None:
         """Record one observation (e.g. a latency in the spec's unit)."""
         self._emit(value, attributes)
 
+    def bind(self, **attributes: object) -> BoundHistogram:
+        """This histogram with ``attributes`` fixed (validated once): ``.record(x)`` takes only the value."""
+        return BoundHistogram(self, attributes)
+
 
 class GaugeHandle(MetricHandle):
     """A synchronous gauge: the last value set wins."""
 
+    _KIND = "gauge"
     __slots__ = ()
 
     def set(self, value: float, /, **attributes: object) -> None:
         """Set the current value of the series selected by ``attributes``."""
         self._emit(value, attributes)
+
+    def bind(self, **attributes: object) -> BoundGauge:
+        """This gauge with ``attributes`` fixed (validated once): ``.set(x)`` takes only the value."""
+        return BoundGauge(self, attributes)
 
 
 ObservationSource = Callable[[], "float | Iterable[tuple[float, Mapping[str, object]]]"]
@@ -409,7 +473,7 @@ class ObservableGaugeHandle(MetricHandle):
     def observe(self, source: ObservationSource) -> ObservationSource:
         """Register ``source``: it returns a number, or ``(value, attributes)`` pairs. Usable as a decorator."""
         self._callbacks.append(source)
-        if self._snap is not _snapshot:
+        if self._seen is not _state.current:
             self._resolve()
         return source
 
@@ -421,12 +485,200 @@ class ObservableGaugeHandle(MetricHandle):
                 pairs = [(result, {})] if isinstance(result, (int, float)) else result
                 for value, attributes in pairs:
                     checked = self._value(value)
-                    attrs = self._attributes(attributes) if attributes else self._base
-                    if checked is not None and attrs is not None:
-                        out.append(Observation(checked, attrs))
+                    entry = self._admitted(attributes) if attributes else (self._base, None)
+                    if checked is not None and entry is not None:
+                        out.append(Observation(checked, entry[0]))
             except Exception as exc:
                 drops.report(self.spec.name, "callback_error", type(exc).__name__)
         return out
+
+
+# ------------------------------------------------------------------------------------------ generated recorders
+#
+# A call with keyword attributes (``hist.record(0.01, tier="T2")``) would otherwise build a dict of the keywords and
+# a type-aware frozenset key on every call. For a metric whose attribute keys are all Python identifiers, the
+# handle's recording method is generated once per attribute-key tuple with those keys as keyword parameters: a
+# repeated call builds one flat tuple ``(v1, type(v1), v2, type(v2), ...)``, finds the recorder in ``_kmemo`` and
+# records. Anything else — another key, a stale configuration, a value that is not a plain finite float/int64 of
+# the right sign, an unhashable or hostile value — takes the general path (:meth:`MetricHandle._emit`), so drops,
+# folding, scrubbing and cardinality behave exactly as there; the general path then fills ``_kmemo``.
+
+#: Most declared attribute keys a generated method takes as keyword parameters.
+_MAX_KEYWORDS = 16
+_keyword_classes: dict[tuple[type, tuple[str, ...]], type[MetricHandle]] = {}
+
+
+def _keyword_source(method: str, names: tuple[str, ...], default: object, signed: bool) -> str:
+    params = "".join(f"{n}=_M, " for n in names)
+    key = "".join(f"{n}, {n}.__class__, " for n in names)
+    values = "".join(f"{n}, " for n in names)
+    head = "value=_D, /" if default is not _MISSING else "value, /"
+    low = "_MIN" if signed else "0"
+    float_ok = "value - value == 0.0" if signed else "value - value == 0.0 and value >= 0.0"
+    return f"""
+def {method}(self, {head}, *, {params}**_rest):
+    try:
+        r = self._kmemo.get(({key})) if not _rest and self._seen is _st.current else None
+        if r is not None:
+            c = value.__class__
+            if not ((c is float and {float_ok}) or (c is int and {low} <= value <= _MAX)):
+                r = None
+    except Exception:
+        r = None
+    if r is None:
+        self._keyword_call(value, ({values}), _rest)
+        return
+    try:
+        r(value)
+    except Exception as exc:
+        self._internal_error(exc)
+"""
+
+
+def _keyword_class(base: type[MetricHandle], names: tuple[str, ...]) -> type[MetricHandle]:
+    """``base`` with its recording method generated for the keyword attributes ``names`` (cached per key tuple)."""
+    found = _keyword_classes.get((base, names))
+    if found is not None:
+        return found
+    kind = KINDS[base._KIND]
+    method = kind.method
+    assert method is not None
+    namespace: dict[str, Any] = {"_M": _MISSING, "_D": base._DEFAULT, "_st": _state}
+    namespace.update(_MIN=INT64_MIN, _MAX=INT64_MAX)
+    source = _keyword_source(method, names, base._DEFAULT, kind.negative_reason is None)
+    exec(compile(source, f"<lukhas_obs {base.__name__}.{method}({', '.join(names)})>", "exec"), namespace)
+    generated = namespace[method]
+    generated.__doc__ = getattr(base, method).__doc__
+    generated.__qualname__ = f"{base.__name__}.{method}"
+    attrs = {"__slots__": (), method: generated, "__module__": base.__module__, "_KEYWORDS": names}
+    cls = type(base.__name__, (base,), attrs)
+    _keyword_classes[(base, names)] = cls
+    return cls
+
+
+def _bound_source(method: str, default: object, signed: bool) -> str:
+    head = "value=_D, /" if default is not _MISSING else "value, /"
+    low = "_MIN" if signed else "0"
+    float_ok = "value - value == 0.0" if signed else "value - value == 0.0 and value >= 0.0"
+    return f"""
+def {method}(self, {head}):
+    try:
+        r = self._put if self._seen is _st.current else None
+        if r is not None:
+            c = value.__class__
+            if not ((c is float and {float_ok}) or (c is int and {low} <= value <= _MAX)):
+                r = None
+    except Exception:
+        r = None
+    if r is None:
+        self._general(value)
+        return
+    try:
+        r(value)
+    except Exception as exc:
+        self._handle._internal_error(exc)
+"""
+
+
+class BoundHandle:
+    """A handle with its attributes fixed: ``hist.bind(tier="T2").record(0.01)``.
+
+    The attributes are validated (folded, scrubbed, counted against the cardinality limit) once, with the first
+    valid measurement, and again only when the configuration changes; each call then checks the value and records —
+    the cheapest way to record, meant for hot loops and for attribute sets known up front. A bound handle follows configure, shutdown
+    and fork like its handle (it is a no-op while nothing is configured) and never raises.
+    """
+
+    __slots__ = ("_attributes", "_handle", "_put", "_seen")
+
+    def __init__(self, handle: MetricHandle, attributes: dict[str, object]) -> None:
+        self._handle = handle
+        self._attributes = attributes
+        self._seen: _state.State | None = None
+        self._put: Recorder | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._handle.spec.name} {len(self._attributes)} attribute(s)>"
+
+    @property
+    def handle(self) -> MetricHandle:
+        """The unbound handle this was bound from."""
+        return self._handle
+
+    def _general(self, value: object) -> None:
+        """The general path (first call, stale configuration, unusual value, refused attributes); then remembers
+        the recorder the handle admitted the attributes to, so the next calls take the short path.
+
+        Nothing is admitted before a valid value arrives: a series appears when the SDK's would (first measurement).
+        """
+        handle = self._handle
+        handle._emit(value, self._attributes)
+        try:
+            put = handle._remembered(self._attributes) if handle._seen is _state.current else None
+        except Exception:  # a hostile attribute: the general path dropped it, and keeps doing so
+            put = None
+        self._put = put
+        self._seen = handle._seen if put is not None else None
+
+
+def _install_bound_method(bound: type[BoundHandle], base: type[MetricHandle]) -> None:
+    """Give ``bound`` the generated recording method of ``base``'s kind (one template for every kind)."""
+    kind = KINDS[base._KIND]
+    method = kind.method
+    assert method is not None
+    namespace: dict[str, Any] = {"_D": base._DEFAULT, "_st": _state, "_MIN": INT64_MIN, "_MAX": INT64_MAX}
+    source = _bound_source(method, base._DEFAULT, kind.negative_reason is None)
+    exec(compile(source, f"<lukhas_obs {bound.__name__}.{method}>", "exec"), namespace)
+    generated = namespace[method]
+    generated.__doc__ = f"{method}(value): the bound form of {base.__name__}.{method}, attributes fixed at bind."
+    generated.__qualname__ = f"{bound.__name__}.{method}"
+    generated.__module__ = __name__
+    setattr(bound, method, generated)
+
+
+class BoundCounter(BoundHandle):
+    """A counter with fixed attributes (:meth:`CounterHandle.bind`)."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+
+        def add(self, amount: float = 1, /) -> None: ...
+
+
+class BoundUpDownCounter(BoundHandle):
+    """An up-down counter with fixed attributes (:meth:`UpDownCounterHandle.bind`)."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+
+        def add(self, amount: float, /) -> None: ...
+
+
+class BoundHistogram(BoundHandle):
+    """A histogram with fixed attributes (:meth:`HistogramHandle.bind`)."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+
+        def record(self, value: float, /) -> None: ...
+
+
+class BoundGauge(BoundHandle):
+    """A gauge with fixed attributes (:meth:`GaugeHandle.bind`)."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+
+        def set(self, value: float, /) -> None: ...
+
+
+for _bound, _unbound in (
+    (BoundCounter, CounterHandle),
+    (BoundUpDownCounter, UpDownCounterHandle),
+    (BoundHistogram, HistogramHandle),
+    (BoundGauge, GaugeHandle),
+):
+    _install_bound_method(_bound, _unbound)
 
 
 #: The handle class of each kind of :data:`lukhas_obs.catalog.kinds.KINDS`.
@@ -441,6 +693,20 @@ if set(_HANDLE_TYPES) != set(KINDS):  # pragma: no cover - a kind added to the t
     raise ImportError(f"metric kinds without a handle class: {sorted(set(KINDS) ^ set(_HANDLE_TYPES))}")
 
 drops.use_handles(metric)
+
+
+def _handle_class(spec: MetricSpec) -> type[MetricHandle]:
+    """The handle class of ``spec``: its kind's, with a generated keyword method when its attribute keys allow."""
+    base = _HANDLE_TYPES[spec.kind]
+    if not KINDS[spec.kind].method:
+        return base
+    names = (*spec.common_attributes, *(a.key for a in spec.attributes))
+    if len(names) > _MAX_KEYWORDS or len(set(names)) != len(names):
+        return base
+    for name in names:
+        if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_") or name in ("self", "value"):
+            return base
+    return _keyword_class(base, names)
 
 H = TypeVar("H", bound=MetricHandle)
 

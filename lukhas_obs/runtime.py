@@ -48,8 +48,10 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from prometheus_client import CollectorRegistry
 
-from lukhas_obs import drops, instruments, tracer_provider
+from lukhas_obs import _state, drops, instruments, tracer_provider
+from lukhas_obs._compat import metric_producer
 from lukhas_obs._version import __version__
+from lukhas_obs.aggregation import Aggregator
 from lukhas_obs.errors import AlreadyConfiguredError, ConfigurationError
 from lukhas_obs.exporters import otlp
 from lukhas_obs.exporters.int64 import Int64SafeMetricExporter
@@ -133,6 +135,8 @@ class Telemetry:
         self.metrics_server = metrics_server
         #: Metric readers that push (OTLP); the pull-based Prometheus reader is never flushed.
         self.push_readers: list[MetricReader] = []
+        #: The own aggregation handles record into, published to every reader (None: through the SDK instruments).
+        self.aggregator: Aggregator | None = None
         self._stopped = False
         #: Set once a shutdown's exports have finished (by the thread doing them, so a signal handler interrupting
         #: the thread that called shutdown() can still wait for it).
@@ -171,15 +175,13 @@ class Telemetry:
 
         Returns False when exporters did not finish in time (their pending data is abandoned, with a warning).
         """
-        global _active, _stopping
+        global _stopping
         with _lock:
             if self._stopped:
                 return True
             self._stopped = True
-            if _active is self:
-                instruments.deactivate()
-                tracer_provider.activate(None)
-                _active = None
+            if _state.current.telemetry is self:
+                _state.swap(_state.INACTIVE)
                 _stopping = self
         if self.disabled:
             self.finished.set()
@@ -220,7 +222,6 @@ def _bounded(what: str, steps: list[Callable[[], Any]], timeout: float, done: th
 
 
 _lock = threading.RLock()
-_active: Telemetry | None = None
 #: The configuration whose shutdown() is under way or done (a SIGTERM during an atexit shutdown waits for it).
 _stopping: Telemetry | None = None
 _atexit_registered = False
@@ -228,12 +229,12 @@ _atexit_registered = False
 
 def active() -> Telemetry | None:
     """The active configuration, or None."""
-    return _active
+    return _state.current.telemetry
 
 
 def active_registry() -> CollectorRegistry | None:
     """The Prometheus registry of the active configuration (for the mountable WSGI/ASGI apps)."""
-    current = _active
+    current = active()
     return current.registry if current is not None else None
 
 
@@ -241,7 +242,7 @@ def configure(*, reconfigure: bool = False, **options: Any) -> Telemetry:
     """Configure lukhas-obs once for this process. See :func:`lukhas_obs.configure` for the options."""
     settings = resolve_settings(**options)
     with _lock:
-        current = _active
+        current = active()
         if current is not None:
             if current.settings == settings:
                 return current
@@ -256,20 +257,22 @@ def configure(*, reconfigure: bool = False, **options: Any) -> Telemetry:
 
 def _activate(telemetry: Telemetry) -> None:
     """Make ``telemetry`` the active configuration: bind handles, tracers and the log filter to it."""
-    global _active
     settings = telemetry.settings
-    _active = telemetry
     drops.reset_warnings()
-    if not settings.disabled:
+    if settings.disabled:
+        _state.swap(_state.State(telemetry=telemetry))
+    else:
         meter = telemetry.meter_provider.get_meter(METER_SCOPE, __version__)  # type: ignore[union-attr]
-        instruments.activate(
-            meter,
-            settings.common_attributes,
+        recording = _state.Recording(
+            meter=meter,
+            aggregator=telemetry.aggregator,
+            common=dict(settings.common_attributes),
             scrubber=scrubber_for(settings),
             cardinality_limit=settings.cardinality_limit,
             cardinality_limits=dict(settings.cardinality_limits),
         )
-        tracer_provider.activate(telemetry.tracer_provider)
+        _state.swap(_state.State(telemetry, recording, telemetry.tracer_provider))
+        instruments.resolve_all()
         tracer_provider.install_global()
         _sdk_warnings.reset()
         if multiprocessing.parent_process() is not None:  # a spawn/forkserver child configuring itself
@@ -285,16 +288,14 @@ def _after_fork_in_child() -> None:
     ``/metrics`` — the port belongs to the parent — so workers export over OTLP, or each worker calls
     ``configure(prometheus_port=..., reconfigure=True)`` with a port of its own.
     """
-    global _lock, _active, _exit_flush, _stopping
+    global _lock, _exit_flush, _stopping
     _lock = threading.RLock()  # the parent may have held it in another thread at fork time
     _exit_flush = _stopping = None
-    old = _active
+    old = active()
     if old is None or old.disabled:
         return
     old._stopped = True  # the parent owns those providers: the child never flushes or shuts them down
-    _active = None
-    instruments.deactivate()
-    tracer_provider.activate(None)
+    _state.swap(_state.INACTIVE)
     try:
         _activate(_build(old.settings, serve_metrics=False))
         _log.info(
@@ -323,7 +324,7 @@ def _in_multiprocessing_child(_hook: object = None) -> None:
     The child leaves through ``os._exit`` (no ``atexit``): a ``Finalize`` flushes its telemetry on the way out, and
     a SIGTERM handler does the same when the parent terminates it (``Pool.terminate()``).
     """
-    current = _active
+    current = active()
     if current is None or current.disabled:
         return
     try:
@@ -350,7 +351,7 @@ def _flush_on_exit() -> None:
 
         def run() -> None:
             try:
-                current = _active
+                current = active()
                 if current is not None:
                     current.force_flush(CHILD_EXIT_FLUSH_TIMEOUT_S)
                 elif _stopping is not None:  # an atexit shutdown is exporting: let it finish
@@ -465,6 +466,7 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
         )
     readers += push_readers
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+    aggregator = own_aggregation(meter_provider) if settings.aggregation == "own" else None
 
     tracer_provider = TracerProvider(resource=resource, span_limits=limits, shutdown_on_exit=False)
 
@@ -496,18 +498,33 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
         server = MetricsServer.start(settings.prometheus_host, settings.prometheus_port, app, tls)
     telemetry = Telemetry(settings, resource, meter_provider, tracer_provider, registry, server)
     telemetry.push_readers = push_readers
+    telemetry.aggregator = aggregator
     return telemetry
+
+
+def own_aggregation(meter_provider: MeterProvider) -> Aggregator | None:
+    """lukhas-obs' own aggregation, published to every reader of ``meter_provider`` (call it right after building
+    the provider); None when a reader asks for what it cannot reproduce exactly (DELTA temporality from
+    ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, another default aggregation): handles then record
+    through the OTel SDK's instruments, which are slower but produce the same data."""
+    aggregator = Aggregator()
+    try:
+        metric_producer.install(meter_provider, aggregator, scope_name=METER_SCOPE, scope_version=__version__)
+    except metric_producer.UnsupportedConfiguration as exc:
+        _log.info("lukhas_obs: recording through the OTel SDK's instruments: %s", exc)
+        return None
+    return aggregator
 
 
 def shutdown(timeout: float | None = None) -> bool:
     """Shut down the active configuration (bounded); a no-op when there is none."""
-    current = _active
+    current = active()
     return current.shutdown(timeout) if current is not None else True
 
 
 def force_flush(timeout: float | None = None) -> bool:
     """Flush the active configuration (bounded); True when there is none."""
-    current = _active
+    current = active()
     return current.force_flush(timeout) if current is not None else True
 
 

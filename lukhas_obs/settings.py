@@ -151,6 +151,7 @@ class Settings:
     shutdown_timeout_s: float = DEFAULT_SHUTDOWN_TIMEOUT_S
     cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT
     cardinality_limits: tuple[tuple[str, int], ...] = ()
+    aggregation: str = "own"
     scrub_patterns: tuple[str, ...] = field(default=(), repr=False)  # a secret setting: patterns may be literals
     scrub_allow: tuple[str, ...] = ()
     metrics_bearer_token: str | None = field(default=None, repr=False)
@@ -370,6 +371,7 @@ def _settings_from(resolved: _Table) -> Settings:
         shutdown_timeout_s=value("shutdown_timeout"),
         cardinality_limit=value("cardinality_limit"),
         cardinality_limits=value("cardinality_limits") or (),
+        aggregation=value("aggregation"),
         scrub_patterns=value("scrub_patterns") or (),
         scrub_allow=value("scrub_allow") or (),
         metrics_bearer_token=value("metrics_bearer_token"),
@@ -403,6 +405,7 @@ def resolve_settings(
     shutdown_timeout: float | None = None,
     cardinality_limit: int | None = None,
     cardinality_limits: Mapping[str, int] | None = None,
+    aggregation: str | None = None,
     scrub_patterns: Sequence[str] | None = None,
     scrub_allow: Sequence[str] | None = None,
     metrics_bearer_token: str | None = None,

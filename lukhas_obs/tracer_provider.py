@@ -28,6 +28,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.trace import Status, StatusCode
 
+from lukhas_obs import _state
 from lukhas_obs.exporters.sanitize import MAX_NAME_LENGTH, clean_text
 
 try:  # the decorator the SDK's own start_as_current_span uses (sync and async functions); private, so guarded
@@ -40,21 +41,12 @@ _log = logging.getLogger("lukhas_obs")
 #: Instrumentation scope of spans lukhas-obs itself creates.
 SCOPE = "lukhas_obs"
 
-_active: SdkTracerProvider | None = None
-_generation = 0
 _noop = trace.NoOpTracer()
 
 
-def activate(provider: SdkTracerProvider | None) -> None:
-    """Point every switching tracer at ``provider`` (None: no-op tracing)."""
-    global _active, _generation
-    _active = provider
-    _generation += 1
-
-
 def active_provider() -> SdkTracerProvider | None:
-    """The SDK TracerProvider of the active configuration, if any."""
-    return _active
+    """The SDK TracerProvider of the active configuration (:data:`lukhas_obs._state.current`), if any."""
+    return _state.current.tracer_provider
 
 
 #: Longest ``exception.message`` / ``exception.stacktrace`` recorded (the stack keeps its innermost end).
@@ -170,12 +162,13 @@ class _SwitchingTracer(trace.Tracer):
             clean_text(schema_url, None) if schema_url is not None else None,
             attributes,
         )
-        self._generation = -1
+        self._seen: object = None  # the runtime state the delegate was made for
         self._delegate: trace.Tracer = _noop
 
     def _tracer(self) -> trace.Tracer:
-        if self._generation != _generation:
-            provider = _active
+        state = _state.current
+        if self._seen is not state:
+            provider = state.tracer_provider
             name, version, schema_url, attributes = self._args
             try:
                 delegate = provider.get_tracer(name, version, schema_url, attributes) if provider is not None else _noop
@@ -183,7 +176,7 @@ class _SwitchingTracer(trace.Tracer):
                 _report("invalid_attribute_value", f"tracer scope attributes: {type(exc).__name__}")
                 delegate = provider.get_tracer(name, version, schema_url) if provider is not None else _noop
             self._delegate = delegate
-            self._generation = _generation
+            self._seen = state
         return self._delegate
 
     def start_span(

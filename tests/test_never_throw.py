@@ -48,7 +48,7 @@ def _drive(name: str, value: object, attrs: dict):
 @SETTINGS
 @given(name=st.sampled_from(METRICS), value=bad_numbers, attrs=attributes)
 def test_handles_never_raise_before_configure(name, value, attrs):
-    assert _drive(name, value, attrs)._instrument is None  # and nothing was created behind the caller's back
+    assert _drive(name, value, attrs)._target is None  # and nothing was created behind the caller's back
 
 
 @SETTINGS
@@ -65,7 +65,7 @@ def test_handles_never_raise_while_configured(tmp_path, name, value, attrs):
 def test_handles_never_raise_after_shutdown(name, value, attrs):
     telemetry = lukhas_obs.active() or lukhas_obs.configure(prometheus_port=0, traces_exporter="none")
     telemetry.shutdown()
-    assert _drive(name, value, attrs)._instrument is None
+    assert _drive(name, value, attrs)._target is None
 
 
 @SETTINGS
@@ -80,16 +80,46 @@ def test_spans_with_any_name_and_attributes_never_raise(name, attrs):
     assert span.end_time is not None
 
 
-def test_a_failing_instrument_is_reported_not_raised(monkeypatch, configured):
-    hist = lukhas_obs.metric("lukhas_memory_search_seconds")
-    hist.record(0.1)
+def test_a_failing_sink_is_reported_not_raised(monkeypatch, configured):
+    from lukhas_obs.aggregation import MetricState
 
-    def broken(*_args, **_kwargs):
-        raise RuntimeError("SDK bug")
+    counter = lukhas_obs.counter("lukhas_auth_failures_total")
+    counter.add(1, tier="T1", reason="locked")
+    assert isinstance(counter._target, MetricState)  # the own aggregation is the default sink
 
-    monkeypatch.setattr(hist._instrument, "record", broken)
-    hist.record(0.2)  # must not raise
+    original = MetricState.series
+
+    def broken(state, *args, **kwargs):
+        if state is counter._target:
+            raise RuntimeError("aggregation bug")
+        return original(state, *args, **kwargs)
+
+    monkeypatch.setattr(MetricState, "series", broken)
+    counter.add(1, tier="T2", reason="locked")  # a new series: the sink fails, the caller must not see it
     from tests.support.scrape import scrape
 
     dropped = scrape(configured.metrics_url).samples("lukhas_obs_dropped_measurements_total")
     assert any(s.labels["reason"] == "internal_error" and s.value == 1.0 for s in dropped)
+
+
+def test_a_failing_sdk_instrument_is_reported_not_raised(monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "delta")  # the SDK-instrument sink
+    telemetry = lukhas_obs.configure(
+        prometheus_port=0, traces_exporter="none", otlp_endpoint="http://127.0.0.1:9", otlp_protocol="http"
+    )
+    try:
+        assert telemetry.aggregator is None
+        hist = lukhas_obs.metric("lukhas_memory_search_seconds")
+        hist.record(0.1)
+
+        def broken(*_args, **_kwargs):
+            raise RuntimeError("SDK bug")
+
+        monkeypatch.setattr(hist._target, "record", broken)
+        hist.record(0.2)  # must not raise
+        from tests.support.scrape import scrape
+
+        dropped = scrape(telemetry.metrics_url).samples("lukhas_obs_dropped_measurements_total")
+        assert any(s.labels["reason"] == "internal_error" and s.value == 1.0 for s in dropped)
+    finally:
+        telemetry.shutdown(timeout=1)

@@ -72,7 +72,7 @@ def test_handles_are_no_ops_before_configure_and_after_shutdown(tmp_path):
     assert count.value == 1.0
     telemetry.shutdown()
     hist.record(0.3)
-    assert hist._instrument is None
+    assert hist._target is None
 
 
 def test_sdk_disabled_builds_nothing_and_records_nothing(monkeypatch):

@@ -34,6 +34,9 @@ class MetricKind:
     buckets: bool = False
     #: Values are read at collection time from registered callbacks rather than recorded by calls.
     observable: bool = False
+    #: Recorded into lukhas-obs' own aggregation (:mod:`lukhas_obs.aggregation`) when the configuration allows it;
+    #: otherwise (and always when False) through the OTel SDK instrument made by ``otel_factory``.
+    aggregated: bool = False
     #: Dashboard query shapes that read this kind (``rate`` of a histogram reads its ``_count`` series).
     shapes: tuple[str, ...] = ()
     #: One line for the generated metrics reference.
@@ -62,6 +65,7 @@ KINDS: dict[str, MetricKind] = {
             monotonic=True,
             negative_reason="negative_increment",
             shapes=("rate", "increase"),
+            aggregated=True,
             doc="a monotonic total (`*_total`); `add(n)` with n >= 0",
         ),
         MetricKind(
@@ -70,6 +74,7 @@ KINDS: dict[str, MetricKind] = {
             "add",
             "gauge",
             shapes=_GAUGE_SHAPES,
+            aggregated=True,
             doc="a total that may go down, exposed as a gauge; `add(n)` with any sign",
         ),
         MetricKind(
@@ -80,6 +85,7 @@ KINDS: dict[str, MetricKind] = {
             negative_reason="negative_value",
             buckets=True,
             shapes=("quantile", "rate", "increase"),
+            aggregated=True,
             doc="a distribution with explicit buckets; `record(x)` with x >= 0",
         ),
         MetricKind(
@@ -88,6 +94,7 @@ KINDS: dict[str, MetricKind] = {
             "set",
             "gauge",
             shapes=_GAUGE_SHAPES,
+            aggregated=True,
             doc="the last value set wins; `set(x)`",
         ),
         MetricKind(

@@ -9,6 +9,7 @@ Cases (the seed's three windows, 30 s / 60 s / 300 s, at the default ``max_sampl
 ns per operation including the loop:
 
 - ``update_ns_explicit_t``: ``update(v, t=...)`` with timestamps 1 ms apart (1 kHz: buckets merge samples);
+- ``update_ns_1hz``: the same 1 s apart (every update closes a bucket into the ring and ages one out);
 - ``update_ns_clock``: ``update(v)`` reading ``time.monotonic`` under the lock;
 - ``read_full_ms``: ``rates()`` when every window holds its maximum number of entries (the worst scrape);
 - ``full_entries`` / ``full_bytes``: entries kept and tracemalloc growth of one object with full windows.
@@ -57,6 +58,15 @@ def run(quick: bool = False) -> dict[str, float]:
             update(0.75, t=k * 0.001)
         state["i"] = i + n
 
+    sparse = RateOfChange()
+    sparse_state = {"i": 0}
+
+    def one_hertz(n: int) -> None:
+        update, i = sparse.update, sparse_state["i"]
+        for k in range(i, i + n):
+            update(0.75, t=float(k))
+        sparse_state["i"] = i + n
+
     clock_roc = RateOfChange()
 
     def clocked(n: int) -> None:
@@ -66,6 +76,7 @@ def run(quick: bool = False) -> dict[str, float]:
 
     report: dict[str, float] = {
         "update_ns_explicit_t": _median_ns(explicit, ops, repeats),
+        "update_ns_1hz": _median_ns(one_hertz, ops, repeats),
         "update_ns_clock": _median_ns(clocked, ops, repeats),
     }
 

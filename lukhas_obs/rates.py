@@ -51,19 +51,25 @@ formulas), so the slope of a window is the slope over every sample of the bucket
 at the window's old edge: a bucket leaves the window when its *first* sample does, so up to one bucket width of the
 oldest samples may be left out — never a sample older than the window. **When samples are at least one bucket width
 apart (1 Hz updates at the default settings, and every known-sequence test), each bucket is one sample and the
-result is the exact least-squares slope** (to float rounding: sums use :func:`math.fsum`, moments are centred).
+result is the exact least-squares slope** (to float rounding: sums use :func:`math.fsum`, moments are centred, so
+``time.time()``-sized timestamps lose nothing). Closed buckets are 7 doubles in a ring (an :class:`array.array`
+that grows by doubling up to the bound): a full object with the seed's three windows is about 94 KB, an idle one a
+few hundred bytes. An update also drops the entries that aged out of each window, so after a long gap the memory
+goes back down.
 
 Thread safety and cost
 ----------------------
-One lock per :class:`RateOfChange`. An update is O(number of windows); a read copies each window's entries under
-the lock (a C-level list copy) and computes outside it, so a scrape never holds updaters for the whole computation.
-Measured on the 2-core machine (``python -m benchmarks.bench_rates``): about 2.6 µs per update with three windows,
-and ~0.3 ms to read three full windows of 512 entries. Updates are not the hot path (Φ changes a few times a
-second).
+One lock per :class:`RateOfChange`, held for an update (O(number of windows), no allocation but a closed bucket's
+ring slot) and, for a read, only to copy each window's ring (a C-level copy) — the fit runs outside the lock, so a
+scrape never holds updaters for its computation. Measured on the shared 2-core machine with the seed's three
+windows (``python -m benchmarks.bench_rates``; medians, load varied the figures by up to 2×): 2.1–3.6 µs per
+update at 1 kHz, 4–8 µs at 1 Hz (every update closes a bucket), 1–2.6 ms to read three full windows (1,529 entries).
+Updates are not the hot path (Φ changes a few times a second).
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import math
@@ -71,7 +77,7 @@ import numbers
 import operator
 import threading
 import time
-from collections import deque
+from array import array
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -109,7 +115,10 @@ WINDOW_FORMS = (
 
 # Indices of an entry tuple: first and last sample time, count, mean time, mean value, Σ(t-t̄)², Σ(t-t̄)(v-v̄).
 _FIRST, _LAST, _N, _MT, _MV, _MTT, _CTV = range(7)
-_Entry = tuple[float, float, int, float, float, float, float]
+_Entry = tuple[float, float, float, float, float, float, float]
+_Snapshot = tuple["array[float]", int, int, "_Entry | None"]
+_WIDTH = 7
+_ZEROS = array("d", bytes(8 * _WIDTH))
 
 
 class Window(NamedTuple):
@@ -199,32 +208,112 @@ def _class_name(value: object) -> str:
 
 
 class _WindowState:
-    """The entries of one window: closed buckets (tuples, never changed again) and the open bucket's moments."""
+    """The entries of one window: closed buckets in a ring of doubles, and the open bucket's moments.
 
-    __slots__ = ("cap", "closed", "ctv", "first", "label", "last", "mt", "mtt", "mv", "n", "seconds", "width")
+    A closed bucket never changes again; it is 7 doubles (first and last time, count — a float, exact below 2**53 —,
+    mean time, mean value, Σ(t-t̄)², Σ(t-t̄)(v-v̄)) in ``ring``, which grows by doubling up to ``cap - 1`` entries
+    (the open bucket is the cap-th): 56 bytes per entry, a quarter of a tuple of floats. Entries are in time order
+    and disjoint (a bucket's first sample is later than the previous one's last), so first and last times both
+    increase along the ring and a window's entries are one contiguous run.
+    """
+
+    __slots__ = (
+        "cap",
+        "count",
+        "ctv",
+        "first",
+        "head",
+        "label",
+        "last",
+        "mt",
+        "mtt",
+        "mv",
+        "n",
+        "ring",
+        "seconds",
+        "size",
+        "width",
+    )
 
     def __init__(self, window: Window, cap: int) -> None:
         self.label = window.label
         self.seconds = window.seconds
-        self.width = window.seconds / (cap - 1)  # ≤ cap buckets start inside any (now - w, now]
+        self.width = window.seconds / (cap - 1)  # fewer than cap buckets start inside any (now - w, now]
         self.cap = cap
-        self.closed: deque[_Entry] = deque()
         self.clear()
 
     def clear(self) -> None:
-        self.closed.clear()
+        self.ring = array("d")
+        self.head = self.count = self.size = 0
         self.n = 0
         self.first = self.last = self.mt = self.mv = self.mtt = self.ctv = 0.0
 
-    def entries(self) -> list[_Entry]:
-        """A copy of every entry, the open bucket last (call under the lock)."""
-        out = list(self.closed)
-        if self.n:
-            out.append((self.first, self.last, self.n, self.mt, self.mv, self.mtt, self.ctv))
-        return out
+    def make_room(self) -> None:
+        """The ring is full: grow it (doubling, up to ``cap - 1`` entries) or drop its oldest entry at the bound."""
+        size = self.size
+        if size < self.cap - 1:
+            h = self.head * _WIDTH
+            ring = self.ring[h:] + self.ring[:h]  # linear again, then room at the end
+            new_size = min(max(8, 2 * size), self.cap - 1)
+            ring.extend(_ZEROS * (new_size - size))
+            self.ring, self.head, self.size = ring, 0, new_size
+        else:  # hard bound (only reached if float rounding packs one more bucket start into a window)
+            self.head = (self.head + 1) % size
+            self.count -= 1
+
+    def snapshot(self) -> _Snapshot:
+        """What a read needs, copied (call under the lock; the ring is copied at C speed)."""
+        open_entry = (self.first, self.last, self.n, self.mt, self.mv, self.mtt, self.ctv) if self.n else None
+        return self.ring[:], self.head, self.count, open_entry
 
     def __len__(self) -> int:
-        return len(self.closed) + (1 if self.n else 0)
+        return self.count + (1 if self.n else 0)
+
+
+def _fit(
+    firsts: list[float],
+    lasts: list[float],
+    ns: list[float],
+    mts: list[float],
+    mvs: list[float],
+    mtts: list[float],
+    ctvs: list[float],
+) -> float | None:
+    """Slope of the combined entries (Chan et al.: centred moments add their parts' own plus count × offset²)."""
+    total = math.fsum(ns)
+    if total < 2:
+        return None
+    fsum = math.fsum
+    mean_t = fsum(map(operator.mul, ns, mts)) / total
+    mean_v = fsum(map(operator.mul, ns, mvs)) / total
+    dts = [m - mean_t for m in mts]
+    stt = fsum(itertools.chain(mtts, (n * d * d for n, d in zip(ns, dts, strict=True))))
+    if not stt > 0.0:
+        return None  # every sample at one time: the slope is undefined
+    stv = fsum(itertools.chain(ctvs, (n * d * (m - mean_v) for n, d, m in zip(ns, dts, mvs, strict=True))))
+    slope = stv / stt
+    if slope - slope != 0.0:  # inf or nan: values too large for float arithmetic
+        raise OverflowError
+    return slope
+
+
+def _columns(snapshot: _Snapshot) -> list[list[float]]:
+    """A snapshot's entries as 7 columns (first, last, count, mean t, mean v, Stt, Stv), oldest first."""
+    ring, head, count, open_entry = snapshot
+    h = head * _WIDTH
+    linear = (ring[h:] + ring[:h])[: count * _WIDTH]
+    columns = [linear[k::_WIDTH].tolist() for k in range(_WIDTH)]
+    if open_entry is not None:
+        for column, value in zip(columns, open_entry, strict=True):
+            column.append(value)
+    return columns
+
+
+def _inside(columns: list[list[float]], edge: float, now: float) -> list[list[float]]:
+    """The columns cut to the entries entirely inside ``(edge, now]`` (a contiguous run: times increase)."""
+    lo = bisect.bisect_right(columns[_FIRST], edge)
+    hi = bisect.bisect_right(columns[_LAST], now)
+    return [column[lo:hi] for column in columns]
 
 
 class RateOfChange:
@@ -310,18 +399,32 @@ class RateOfChange:
                 s.n = n
                 s.last = t
             else:
-                closed = s.closed
-                if n:
-                    closed.append((s.first, s.last, n, s.mt, s.mv, s.mtt, s.ctv))
+                if n:  # close the open bucket into the ring, then drop what left the window (it never returns)
+                    count = s.count
+                    if count == s.size:
+                        s.make_room()
+                        count = s.count
+                    ring, size, head = s.ring, s.size, s.head
+                    pos = (head + count) % size * _WIDTH
+                    ring[pos] = s.first
+                    ring[pos + 1] = s.last
+                    ring[pos + 2] = n
+                    ring[pos + 3] = s.mt
+                    ring[pos + 4] = s.mv
+                    ring[pos + 5] = s.mtt
+                    ring[pos + 6] = s.ctv
+                    count += 1
+                    edge = t - s.seconds
+                    while count and ring[head * _WIDTH] <= edge:
+                        head += 1
+                        if head == size:
+                            head = 0
+                        count -= 1
+                    s.head, s.count = head, count
                 s.n = 1
                 s.first = s.last = s.mt = t
                 s.mv = v
                 s.mtt = s.ctv = 0.0
-                edge = t - s.seconds
-                while closed and closed[0][0] <= edge:  # left the window: it never comes back (time only grows)
-                    closed.popleft()
-                while len(closed) >= s.cap:  # hard bound (the open bucket is the cap-th entry)
-                    closed.popleft()
 
     def _reset_for_step(self) -> None:
         for s in self._states:
@@ -383,8 +486,8 @@ class RateOfChange:
             at = self._now(now)
             if at is None:
                 return None
-            entries = state.entries()
-        return self._slope(entries, at - state.seconds, at)
+            snapshot = state.snapshot()
+        return self._slope(_columns(snapshot), at - state.seconds, at)
 
     def rates(self, now: float | None = None) -> dict[str, float]:
         """``{label: rate per second}`` for every window that has a value at ``now`` (default: the clock).
@@ -396,10 +499,10 @@ class RateOfChange:
                 at = self._now(now)
                 if at is None:
                     return {}
-                snapshot = [(s.label, s.seconds, s.entries()) for s in self._states]
+                snapshots = [(s.label, s.seconds, s.snapshot()) for s in self._states]
             out: dict[str, float] = {}
-            for label, seconds, entries in snapshot:
-                value = self._slope(entries, at - seconds, at)
+            for label, seconds, snapshot in snapshots:
+                value = self._slope(_columns(snapshot), at - seconds, at)
                 if value is not None:
                     out[label] = value
             return out
@@ -410,34 +513,13 @@ class RateOfChange:
     def _now(self, now: object) -> float | None:
         return self._read_clock() if now is None else self._number(now, "timestamp")
 
-    def _slope(self, entries: list[_Entry], edge: float, now: float) -> float | None:
+    def _slope(self, columns: list[list[float]], edge: float, now: float) -> float | None:
         """Least-squares slope over the entries entirely inside ``(edge, now]``; None below two distinct times."""
         try:
-            return self._fit(entries, edge, now)
+            return _fit(*_inside(columns, edge, now))
         except (OverflowError, ValueError, ZeroDivisionError):  # fsum's overflow or inf - inf: values near the limit
             drops.report(self._where, "rate_overflow")
             return None
-
-    @staticmethod
-    def _fit(entries: list[_Entry], edge: float, now: float) -> float | None:
-        inside = [e for e in entries if e[_FIRST] > edge and e[_LAST] <= now]
-        if not inside:
-            return None
-        total = sum(e[_N] for e in inside)
-        if total < 2:
-            return None
-        fsum = math.fsum
-        mean_t = fsum(e[_N] * e[_MT] for e in inside) / total
-        mean_v = fsum(e[_N] * e[_MV] for e in inside) / total
-        # Chan et al.: the combined centred moments are each part's own plus its count times its mean's offset.
-        stt = fsum(e[_MTT] + e[_N] * (e[_MT] - mean_t) * (e[_MT] - mean_t) for e in inside)
-        if not stt > 0.0:
-            return None  # every sample at one time: the slope is undefined
-        stv = fsum(e[_CTV] + e[_N] * (e[_MT] - mean_t) * (e[_MV] - mean_v) for e in inside)
-        slope = stv / stt
-        if slope - slope != 0.0:  # inf or nan: values too large for float arithmetic
-            raise OverflowError
-        return slope
 
     # -- introspection ---------------------------------------------------------------------------------------
 
@@ -448,9 +530,8 @@ class RateOfChange:
             at = self._now(now)
             if at is None:
                 return 0
-            entries = state.entries()
-        edge = at - state.seconds
-        return sum(e[_N] for e in entries if e[_FIRST] > edge and e[_LAST] <= at)
+            snapshot = state.snapshot()
+        return int(math.fsum(_inside(_columns(snapshot), at - state.seconds, at)[_N]))
 
     def sample_count(self, window: str | None = None) -> int:
         """Entries kept for ``window`` (a label), or for every window together: the memory bound's witness."""

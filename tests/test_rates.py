@@ -131,6 +131,17 @@ def test_random_values_at_one_hertz_are_exact_least_squares() -> None:
         check_all_windows(roc, points, now)
 
 
+@pytest.mark.parametrize("base", [0.0, 1.7e9, -5e8])  # time.time()-sized timestamps, a negative clock
+def test_large_time_base_keeps_full_precision(base: float) -> None:
+    """Centred moments: a tiny slope on a huge time base is still exact (Σt² sums would lose every digit)."""
+    rng = random.Random(5)
+    roc = RateOfChange(("60s", "300s"), clock=Clock())
+    points = [(base + i, 0.75 + 1e-6 * i + rng.gauss(0, 1e-7)) for i in range(400)]
+    feed(roc, points)
+    check_all_windows(roc, points, now=points[-1][0])
+    assert roc.rate("300s", now=points[-1][0]) == pytest.approx(1e-6, rel=0.05)
+
+
 def test_no_sample_and_one_sample_are_absent_two_samples_are_the_difference_quotient() -> None:
     clock = Clock(10.0)
     roc = RateOfChange(clock=clock)
@@ -255,6 +266,15 @@ def test_a_small_cap_is_honoured_under_any_spacing() -> None:
         t += rng.choice((0.0, 1e-6, 0.01, 1.0, 20.0, 400.0))
         roc.update(rng.random(), t=t)
         assert roc.sample_count() <= 3 * 2
+        assert all(state.size <= 1 for state in roc._states)  # the ring itself never grows past cap - 1
+
+
+def test_entries_older_than_the_window_are_released_at_the_next_update() -> None:
+    roc = RateOfChange(clock=Clock())
+    feed(roc, [(float(t), 0.5) for t in range(400)])
+    assert roc.sample_count("300s") == 300 and roc.sample_count("30s") == 30
+    roc.update(0.5, t=10_000.0)  # after a long gap: only the new sample is kept
+    assert roc.sample_count() == 3
 
 
 # -- hostile input ------------------------------------------------------------------------------------------------
@@ -314,6 +334,17 @@ def test_numbers_of_other_classes_are_accepted() -> None:
         roc.update(v, t=float(t))
     assert roc.samples("30s", now=4.0) == 5
     assert roc.rate("30s", now=4.0) == pytest.approx(exact_slope([(0, 0.5), (1, 1), (2, 2), (3, 3), (4, 4)]))
+
+
+def test_hostile_where_label_never_raises() -> None:
+    clock = Clock(10.0)
+    roc = RateOfChange(clock=clock, where=RaisingStr("wiltonos_quantum_coherence_derivative"))
+    roc.update(math.nan)
+    roc.update(Hostile())
+    roc.update(0.5)
+    clock.t = 5.0
+    roc.update(0.6)  # a step back: the reset is logged without touching the label's dunders
+    assert roc.resets == 1 and roc.sample_count() == 3
 
 
 @pytest.mark.parametrize("t", [math.nan, math.inf, "1.0", None.__class__, Hostile(), 10**400, True], ids=_id)

@@ -133,8 +133,14 @@ def test_evaluate_worst_series_nan_empty_min_samples_and_errors() -> None:
     client.values[value_query(coherence)] = [({"token_id": "a"}, 0.95)]
     (result,) = evaluate(client, [coherence], at=NOW).results  # type: ignore[arg-type]
     assert result.status == "no_data" and "3 samples in 10m, fewer than the 10 needed" in result.reason
-    client.values[value_query(coherence)] = [({"token_id": "a"}, math.nan)]
-    assert evaluate(client, [coherence], at=NOW).results[0].status == "no_data"  # type: ignore[arg-type]
+    for odd in (math.nan, math.inf, -math.inf):  # +Inf would pass ">=" and -Inf "<=" if compared
+        client.values[value_query(coherence)] = [({"token_id": "a"}, 0.9), ({"token_id": "b"}, odd)]
+        result = evaluate(client, [coherence], at=NOW).results[0]  # type: ignore[arg-type]
+        assert result.status == "no_data" and result.value is None and json.dumps(result.to_dict(), allow_nan=False)
+    client.values[samples_query(coherence)] = [({"token_id": "a"}, math.nan)]
+    client.values[value_query(coherence)] = [({"token_id": "a"}, 0.9)]
+    result = evaluate(client, [coherence], at=NOW).results[0]  # type: ignore[arg-type]
+    assert result.status == "no_data" and result.samples is None
     client.values[value_query(coherence)] = []
     assert "no data for" in evaluate(client, [coherence], at=NOW).results[0].reason  # type: ignore[arg-type]
     client.fail = PrometheusError("Prometheus http://x/api/v1/query answered HTTP 503", kind="http", status=503)

@@ -424,7 +424,7 @@ def run_canary(
     while True:
         decision = ladder.check()
         if options.json:
-            out.write(json.dumps(decision.to_dict(), allow_nan=True) + "\n")
+            out.write(json.dumps(decision.to_dict(), allow_nan=False) + "\n")
         else:
             move = f"{_pct(decision.current)} -> {_pct(decision.next)}" if decision.changes else _pct(decision.current)
             out.write(f"canary: {decision.action.upper()} {move}: {decision.reason}\n")

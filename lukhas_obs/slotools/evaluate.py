@@ -15,8 +15,9 @@ alert on the same expression would fire on any one series. A histogram query sum
 dashboards do the same). Label values are written as PromQL string literals (escaped), never pasted as text.
 
 Outcomes: ``pass``; ``fail``; ``no_data`` when the query returns nothing, a NaN (a histogram without observations
-in the window), or fewer than ``min_samples`` samples; ``error`` when Prometheus could not answer (the message says
-why, without credentials). Only ``pass`` counts as holding: missing data is never good news.
+in the window) or an infinite value (a gauge at +Inf is no score), or fewer than ``min_samples`` samples; ``error``
+when Prometheus could not answer (the message says why, without credentials). Only ``pass`` counts as holding:
+missing data is never good news.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lukhas_obs.errors import redact_text
 from lukhas_obs.slotools.promapi import PrometheusClient, PrometheusError, Sample
 from lukhas_obs.slotools.targets import SloTarget, SloTargets
 
@@ -119,7 +121,8 @@ def _worst(target: SloTarget, samples: Sequence[Sample]) -> Sample:
 
 
 def _series_name(labels: dict[str, str]) -> str:
-    shown = ",".join(f"{k}={v[:40]!r}" for k, v in sorted(labels.items())[:4])
+    """A short, redacted name of a series for a reason (label values may be anything an exporter sent)."""
+    shown = ",".join(f"{k[:40]}={redact_text(v[:40])!r}" for k, v in sorted(labels.items())[:4])
     return "{" + shown + "}"
 
 
@@ -133,16 +136,17 @@ def evaluate_target(client: PrometheusClient, target: SloTarget, at: float) -> T
         return TargetResult(target, "error", None, None, 0, query, f"{target.name}: {exc}")
     if not values:
         return TargetResult(target, "no_data", None, None, 0, query, f"{target.name}: no data for {query}")
-    nan = [s for s in values if math.isnan(s.value)]
-    if nan:
+    odd = [s for s in values if not math.isfinite(s.value)]
+    if odd:
         return TargetResult(
             target, "no_data", None, None, len(values), query,
-            f"{target.name}: {query} is NaN for {_series_name(nan[0].labels)} (no observations in the window?)",
+            f"{target.name}: {query} is {odd[0].value} for {_series_name(odd[0].labels)} "
+            "(NaN: no observations in the window; an infinite value is no score)",
         )  # fmt: skip
     samples = min((s.value for s in counts), default=0.0)
     if not samples >= target.min_samples:  # also NaN
         return TargetResult(
-            target, "no_data", None, samples, len(values), query,
+            target, "no_data", None, samples if math.isfinite(samples) else None, len(values), query,
             f"{target.name}: {_num(samples)} samples in {target.window}, fewer than the {target.min_samples} needed",
         )  # fmt: skip
     worst = _worst(target, values)

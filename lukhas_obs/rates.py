@@ -102,8 +102,8 @@ _log = logging.getLogger("lukhas_obs")
 DEFAULT_WINDOWS: tuple[str, ...] = ("30s", "60s", "300s")
 #: Entries kept per window by default (see the module docstring for the resulting bucket widths).
 DEFAULT_MAX_SAMPLES = 512
-#: Bounds of ``max_samples``: at least two entries make a slope; the upper bound keeps one object's memory bounded.
-MIN_MAX_SAMPLES, MAX_MAX_SAMPLES = 2, 1_000_000
+#: Bounds of ``max_samples``: at least two entries make a slope; the upper bound keeps one object under 6 MB per window.
+MIN_MAX_SAMPLES, MAX_MAX_SAMPLES = 2, 100_000
 #: At most this many windows per :class:`RateOfChange` (each costs up to ``max_samples`` entries).
 MAX_WINDOWS = 16
 #: What a window may be, as error messages say it.

@@ -445,7 +445,7 @@ def test_windows_parser_reuses_prometheus_durations() -> None:
     assert rates.DEFAULT_WINDOWS == ("30s", "60s", "300s")
 
 
-@pytest.mark.parametrize("cap", [0, 1, -3, True, 2.0, "512", 10**7, None])
+@pytest.mark.parametrize("cap", [0, 1, -3, True, 2.0, "512", 100_001, 10**7, None])
 def test_max_samples_is_validated(cap: object) -> None:
     with pytest.raises(ConfigurationError, match="max_samples"):
         RateOfChange(max_samples=cap)  # type: ignore[arg-type]

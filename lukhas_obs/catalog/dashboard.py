@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from lukhas_obs.catalog.kinds import KINDS
 from lukhas_obs.catalog.schema import DocumentedModel, Name, Number, Text
-from lukhas_obs.catalog.slo import SCRAPE_LABELS, SloSet, expr_problems, is_duration
+from lukhas_obs.catalog.slo import SCRAPE_LABELS, SYNTHETIC_SERIES, SloSet, expr_problems, is_duration
 
 if TYPE_CHECKING:  # pragma: no cover
     from lukhas_obs.catalog.spec import Catalog, MetricSpec
@@ -450,7 +450,7 @@ def dashboard_problems(
     """Every problem of ``dashboards`` against the metrics and SLO recording rules of catalog ``catalog_name``."""
     metrics = {m.name: m for m in metric_specs}
     records = {slo.record for slo in slos.latency} if slos is not None else set()
-    known = {sample for m in metrics.values() for sample in m.sample_names} | records | {"up"}
+    known = {sample for m in metrics.values() for sample in m.sample_names} | records | SYNTHETIC_SERIES
     uids: set[str] = set()
     for dash in dashboards:
         where = f"dashboard {dash.uid!r}"

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "SEVERITIES",
+    "SYNTHETIC_SERIES",
     "AlertCase",
     "AlertDoc",
     "AlertSpec",
@@ -86,6 +87,11 @@ MAX_EXPR = 2000
 #: Most input series in one promtool case, and most cases per alert and direction.
 MAX_SERIES = 100
 MAX_CASES = 10
+#: promtool evaluates the rules at every step up to eval_time and expands each series in memory: a case asking for
+#: ``1000y`` or ``0x100000000`` would run for hours. Cases are bounded to a week and 10,000 samples per series.
+MAX_EVAL_TIME = "7d"
+MAX_SAMPLES = 10_000
+_REPEAT_RE = re.compile(r"x(\d+)$")
 #: Template actions the generator expands for promtool's expected annotations (Prometheus's own variables).
 _VALUE_ACTION_RE = re.compile(r"^\s*(?:\$value|\.Value)\s*$")
 _LABEL_ACTION_RE = re.compile(r"^\s*(?:\$labels|\.Labels)\.([a-zA-Z_][a-zA-Z0-9_]*)\s*$")
@@ -94,6 +100,19 @@ _SLO_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 #: Labels Prometheus attaches at scrape time; rules may aggregate by them.
 SCRAPE_LABELS: tuple[str, ...] = ("job", "instance")
+#: Series Prometheus itself writes (per scrape target, and for alerts): expressions may select them besides the
+#: catalog's samples.
+SYNTHETIC_SERIES: frozenset[str] = frozenset(
+    {
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_samples_post_metric_relabeling",
+        "scrape_series_added",
+        "ALERTS",
+        "ALERTS_FOR_STATE",
+    }
+)
 
 
 def is_duration(text: object) -> bool:
@@ -635,7 +654,7 @@ def slo_problems(slos: SloSet, metric_specs: Iterable[MetricSpec], catalog_name:
     alerts: dict[str, str] = {}
     records: dict[str, str] = {}
 
-    samples = {sample for m in metrics.values() for sample in m.sample_names} | {"up"}
+    samples = {sample for m in metrics.values() for sample in m.sample_names} | SYNTHETIC_SERIES
     known = samples | {slo.record for slo in slos.latency}
 
     def once(kind: str, seen: dict[str, str], key: str, owner: str) -> Iterable[str]:
@@ -833,7 +852,8 @@ def expr_problems(expr: str, known: set[str], where: str) -> Iterable[str]:
     if unknown:
         yield (
             f"{where}: expr references {', '.join(unknown)}, which is not a sample of this catalog, one of its "
-            "recording rules or 'up' (declare the metric in the catalog, or fix the name)"
+            "recording rules or a series Prometheus writes (up, ALERTS, scrape_*); declare the metric in the "
+            "catalog, or fix the name"
         )
 
 
@@ -842,18 +862,41 @@ def _series_problems(series: InputSeries, samples: set[str], where: str) -> Iter
     if match is None:
         yield f"{where}: series {series.series[:80]!r} is not 'name' or 'name{{label=\"value\",...}}'"
     elif match.group(1) not in samples:
-        yield f"{where}: series {match.group(1)!r} is not a sample of this catalog (nor 'up')"
+        yield f"{where}: series {match.group(1)!r} is not a sample of this catalog (nor a series Prometheus writes)"
     if not series.values.strip() or not _VALUES_RE.match(series.values):
         yield (
             f"{where}: values {series.values[:80]!r} is not promtool's expanding notation "
             "(numbers, 'a+bxn', 'a-bxn', 'axn', '_', 'stale')"
         )
+    elif _sample_count(series.values) > MAX_SAMPLES:
+        yield f"{where}: values expands to more than {MAX_SAMPLES} samples; promtool would expand them all in memory"
+
+
+def _sample_count(values: str) -> int:
+    """An upper bound of the samples promtool's expanding notation produces (``axn`` is n + 1 samples)."""
+    total = 0
+    for token in values.split():
+        repeat = _REPEAT_RE.search(token)
+        if repeat is None:
+            total += 1
+        elif len(repeat.group(1)) > 6:  # more than a million from one token; no need to convert the digits
+            return MAX_SAMPLES + 1
+        else:
+            total += int(repeat.group(1)) + 1
+        if total > MAX_SAMPLES:
+            break
+    return total
 
 
 def _case_problems(case: AlertCase, rule: RuleAlertSpec, firing: bool, samples: set[str], where: str) -> Iterable[str]:
     for key, value in (("eval_time", case.eval_time), ("interval", case.interval)):
         if not is_duration(value):
             yield f"{where}: {key} {value!r} is not a Prometheus duration"
+    if is_duration(case.eval_time) and duration_seconds(case.eval_time) > duration_seconds(MAX_EVAL_TIME):
+        yield (
+            f"{where}: eval_time {case.eval_time} is longer than {MAX_EVAL_TIME}; promtool evaluates every step up to "
+            "it (use a shorter for, or fewer minutes of input)"
+        )
     if (
         firing
         and rule.for_ is not None

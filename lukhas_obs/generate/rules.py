@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from lukhas_obs.catalog.slo import (
+    SYNTHETIC_SERIES,
     BurnRateSpec,
     LatencySLO,
     RateAlertSpec,
@@ -241,9 +242,10 @@ def rule_documents(catalog: Catalog) -> dict[str, dict[str, Any]]:
 
 
 def known_names(catalog: Catalog, docs: dict[str, dict[str, Any]]) -> set[str]:
-    """Names an expression may select: catalog samples, the recording rules in ``docs``, and ``up``."""
+    """Names an expression may select: catalog samples, the recording rules in ``docs``, and the series Prometheus
+    writes itself (``up``, ``ALERTS``, ``scrape_*``: :data:`~lukhas_obs.catalog.slo.SYNTHETIC_SERIES`)."""
     records = {r["record"] for d in docs.values() for g in d["groups"] for r in g["rules"] if "record" in r}
-    return set(catalog.sample_owners()) | records | {"up"}
+    return set(catalog.sample_owners()) | records | SYNTHETIC_SERIES
 
 
 def _check(catalog: Catalog, docs: dict[str, dict[str, Any]]) -> None:

@@ -57,6 +57,7 @@ import yaml
 from opentelemetry.exporter.prometheus._mapping import _PER_UNIT_MAPPINGS, _UNIT_MAPPINGS
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Enum, Gauge, Histogram, Info, Summary
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.utils import floatToGoString
 
 from lukhas_obs.catalog.kinds import KINDS
 from lukhas_obs.catalog.naming import prometheus_name, sample_names
@@ -116,6 +117,8 @@ class Finding:
     metric: str
     severity: Severity
     message: str
+    #: Written as a YAML comment too (False: said elsewhere in the YAML, or about this run rather than the module).
+    in_yaml: bool = True
 
     def line(self) -> str:
         """One line for stderr."""
@@ -533,6 +536,7 @@ def _discover(loaded: _Loaded) -> tuple[list[_Found], list[Finding], dict[str, l
                 "note",
                 f"{_quote(loaded.name)} was already imported in this process: only its globals and its own "
                 "registries were searched",
+                in_yaml=False,
             )
         )
     return found, findings, membership
@@ -576,14 +580,26 @@ def _otel_candidates(name: str, kind: str, suffix: str) -> list[str]:
         if suffix and base.endswith("_" + suffix) and len(base) > len(suffix) + 1:
             candidates.append(base[: -len(suffix) - 1])
         candidates.append(base)
-    return list(dict.fromkeys(candidates))
+    dotted = [c.replace("_", ".", 1) for c in candidates if "_" in c.strip("_")]  # sanitised back to the same name
+    return list(dict.fromkeys(candidates + dotted))
 
 
-def choose_otel_name(name: str, kind: str, unit: str, suffix: str, used: set[str]) -> str | None:
-    """The first candidate OTel name the exporter exposes as ``name`` with ``unit``, not used yet, or None."""
+def choose_otel_name(
+    name: str, kind: str, unit: str, suffix: str, used: set[str], reserved: frozenset[str] = frozenset()
+) -> str | None:
+    """The first candidate OTel name the exporter exposes as ``name`` with ``unit``, or None.
+
+    ``used`` holds the OTel names already taken (case-folded: OTel instrument names are case-insensitive);
+    candidates in ``reserved`` (the Prometheus names of the module's other metrics, which may want them as OTel
+    names: ``span_seconds`` would take ``span`` from a gauge named ``span``) come after the others.
+    """
     naming = _naming_kind(kind)
-    for candidate in _otel_candidates(name, kind, suffix):
-        if candidate in used or not _OTEL_NAME_RE.match(candidate):
+    candidates = _otel_candidates(name, kind, suffix)
+    wanted = [c in reserved and c != name for c in candidates]  # its own name is never another metric's
+    ordered = [c for c, w in zip(candidates, wanted, strict=True) if not w]
+    ordered += [c for c, w in zip(candidates, wanted, strict=True) if w]
+    for candidate in ordered:
+        if candidate.casefold() in used or not _OTEL_NAME_RE.match(candidate):
             continue
         if prometheus_name(candidate, unit, naming) == name:
             return candidate
@@ -689,6 +705,7 @@ class _Builder:
     by_name: dict[str, ImportedMetric] = field(default_factory=dict)
     samples: dict[str, str] = field(default_factory=dict)
     used_otel: set[str] = field(default_factory=set)
+    reserved: frozenset[str] = frozenset()
     secret_labels: dict[str, str] = field(default_factory=dict)
 
     def refuse(self, name: str, what: str, source: str, *messages: str) -> None:
@@ -698,7 +715,7 @@ class _Builder:
     def add(self, d: _Definition) -> None:
         what = {"counter": "Counter", "gauge": "Gauge", "histogram": "Histogram", "summary": "Summary",
                 "info": "Info", "stateset": "Enum"}.get(d.pc_type, "metric")  # fmt: skip
-        name = d.family + {"counter": "_total", "info": "_info"}.get(d.pc_type, "")
+        name = _catalog_name(d)
         if not d.family:
             self.refuse("", what, d.source, f"the {what} from {d.source} has no readable name")
             return
@@ -802,7 +819,7 @@ class _Builder:
                 "cannot hold both)",
             )
             return
-        otel_name = choose_otel_name(name, kind, unit, suffix, self.used_otel)
+        otel_name = choose_otel_name(name, kind, unit, suffix, self.used_otel, self.reserved)
         if otel_name is None:
             self.refuse(name, what, d.source, f"no OTel instrument name is exposed as {name} (unit {unit!r})")
             return
@@ -833,7 +850,7 @@ class _Builder:
         )
         self.entries.append(metric)
         self.by_name[name] = metric
-        self.used_otel.add(otel_name)
+        self.used_otel.add(otel_name.casefold())
         for sample in owned:
             self.samples[sample] = name
 
@@ -880,6 +897,15 @@ class _Builder:
                 "note",
                 f"{d.children} labelled series were created during the import (prometheus_client shows them at 0)",
             )
+        spelled = [b for b in buckets or () if floatToGoString(b) != f"{b}"]
+        if spelled:
+            shown = ", ".join(f'le="{floatToGoString(b)}" (OTel exporter: le="{b}")' for b in spelled[:5])
+            yield Finding(
+                name,
+                "warning",
+                f"prometheus_client and the OTel exporter spell these bucket bounds differently: {shown}; each is a "
+                "different series to Prometheus",
+            )
         if buckets is not None and buckets and buckets[0] <= 0:
             yield Finding(
                 name,
@@ -895,6 +921,11 @@ class _Builder:
             if rule is not None:
                 self.secret_labels[label] = rule
                 yield Finding(name, "note", f"label {label!r} is declared {SECRET_KEY}: false (CONFIRM it)")
+
+
+def _catalog_name(d: _Definition) -> str:
+    """The catalog ``name:`` of a definition: its sample name (``x_total``, ``x_info``), else its family name."""
+    return d.family + {"counter": "_total", "info": "_info"}.get(d.pc_type, "")
 
 
 def _with(metric: ImportedMetric, finding: Finding) -> ImportedMetric:
@@ -933,7 +964,10 @@ def import_catalog(
         else:
             definitions.append(item)
     parents = {(d.family, d.pc_type) for d in definitions if isinstance(d, _Definition) and not d.is_child}
-    builder = _Builder(summary_buckets=buckets)
+    builder = _Builder(
+        summary_buckets=buckets,
+        reserved=frozenset(_catalog_name(d) for d in definitions if isinstance(d, _Definition)),
+    )
     for item in definitions:
         if isinstance(item, _Found):
             shown = ", ".join(item.names[:5]) + (", …" if len(item.names) > 5 else "")
@@ -968,6 +1002,7 @@ def import_catalog(
                 "warning",
                 f"label {label!r} (of {', '.join(users)}) looks like a credential to the scrubber (rule {rule!r}): "
                 f"written with {SECRET_KEY}: false; CONFIRM its values never hold a secret, or remove the label",
+                in_yaml=False,  # the comment above the label says it
             )
         )
     return ImportResult(
@@ -1106,7 +1141,8 @@ def render_yaml(result: ImportResult) -> str:
             "file does not load."
         )
     for finding in result.findings:
-        lines += _comment(f"{finding.severity.upper()}: {finding.message}", "", "  ")
+        if finding.in_yaml:
+            lines += _comment(f"{finding.severity.upper()}: {finding.message}", "", "  ")
     doc = result.document()
     lines += _dump({"catalog": doc["catalog"], "title": doc["title"]}).splitlines()
     lines += _comment("prometheus_client metrics have no lane/service labels: none is added; the exposition matches.")

@@ -764,3 +764,50 @@ def test_series_prometheus_writes_itself_may_be_selected() -> None:
     _firing(doc)["alerts"] = [{"labels": {"job": "luna-consciousness"}}]
     catalog = load_catalog(doc)
     assert rules.rule_documents(catalog)["luna_alerts"]["groups"][0]["rules"][0]["expr"] == alert["expr"]
+
+
+def test_a_heatmap_of_histogram_buckets_is_not_recalculated() -> None:
+    """WiltonOS's dose histogram: ``format: heatmap`` bucket queries make Grafana read the buckets as they are."""
+    doc = {
+        "catalog": "dose_heatmap",
+        "metrics": [
+            {
+                "name": "wiltonos_longevity_dose_amount",
+                "kind": "histogram",
+                "unit": "",
+                "buckets": [1.0, 5.0, 10.0],
+                "description": "dose",
+            }
+        ],
+        "dashboards": [
+            {
+                "uid": "doses",
+                "title": "Doses",
+                "rows": [
+                    {
+                        "title": "Doses",
+                        "y": 0,
+                        "panels": [
+                            {
+                                "title": "Dose distribution",
+                                "type": "heatmap",
+                                "grid": {"h": 8, "w": 24, "x": 0, "y": 1},
+                                "queries": [
+                                    {
+                                        "expr": "sum by (le) (increase(wiltonos_longevity_dose_amount_bucket[5m]))",
+                                        "format": "heatmap",
+                                        "legend": "{{le}}",
+                                    }
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    catalog = load_catalog(doc)
+    panel = dashboards.dashboard_json(catalog, catalog.dashboards[0])["panels"][1]
+    assert panel["options"]["calculate"] is False
+    assert panel["targets"][0]["format"] == "heatmap"
+    assert panel["targets"][0]["expr"] == "sum by (le) (increase(wiltonos_longevity_dose_amount_bucket[5m]))"

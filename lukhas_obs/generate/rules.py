@@ -9,7 +9,7 @@ One file per SLO group (``collector/prometheus/rules/<file>.yml``) holding:
 plus ``<target.file>.yml`` with the absent/down alerts of the scrape job. A group's free-form ``alerts`` follow its
 generated rules as written (expression on one line, ``for`` only when given, labels and annotations verbatim), and
 its ``interval`` is written when set. Every expression is checked to reference only catalog samples, this catalog's
-recording rules and ``up``.
+recording rules and the series Prometheus writes itself (``up``, ``ALERTS``, ``scrape_*``).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ Validated attribute sets are memoised, so a repeated call skips validation and s
 
 from __future__ import annotations
 
+import functools
 import keyword
 import math
 import numbers
@@ -32,22 +33,30 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from lukhas_obs import _state, drops
 from lukhas_obs._state import DEFAULT_CARDINALITY_LIMIT
-from lukhas_obs.catalog import FOLD_VALUE, MetricSpec, find_metric
+from lukhas_obs.aggregation import _UNSET
+from lukhas_obs.catalog import MetricSpec, find_metric
 from lukhas_obs.catalog.kinds import KINDS, MetricKind
 from lukhas_obs.catalog.spec import AttributeSpec
 from lukhas_obs.drops import safe_text
 from lukhas_obs.scrubbing import Scrubber
 
 __all__ = [
+    "BoundCounter",
+    "BoundGauge",
+    "BoundHandle",
+    "BoundHistogram",
+    "BoundUpDownCounter",
     "CounterHandle",
     "GaugeHandle",
     "HistogramHandle",
+    "InfoHandle",
     "MetricHandle",
     "ObservableGaugeHandle",
     "UpDownCounterHandle",
     "counter",
     "gauge",
     "histogram",
+    "info",
     "metric",
     "observable_gauge",
     "updown_counter",
@@ -72,14 +81,50 @@ _handles: dict[str, MetricHandle] = {}
 _handles_lock = threading.Lock()
 
 
+#: Measurements made before the first configure() (Luna sets its Info at import), replayed by it; at most this many.
+EARLY_LIMIT = 10_000
+_early: list[Callable[[], None]] | None = []
+_early_lock = threading.Lock()
+
+
+def _keep_early(call: Callable[..., None], *args: object) -> None:
+    """Keep a measurement made before the first configure() for it to replay (bounded; the rest are counted)."""
+    if _early is None:
+        return
+    with _early_lock:
+        if _early is not None:
+            if len(_early) < EARLY_LIMIT:
+                _early.append(functools.partial(call, *args))
+            else:
+                _early.append(_EARLY_OVERFLOW)
+
+
+def _early_overflow() -> None:
+    drops.report("lukhas_obs", "before_configure", f"more than {EARLY_LIMIT} measurements before configure()")
+
+
+_EARLY_OVERFLOW = _early_overflow
+
+
 def resolve_all() -> None:
     """Bind every handle of every registered catalog to the active state now (the runtime calls it after a swap), so
-    instruments exist and the first measurement pays nothing extra."""
+    instruments exist and the first measurement pays nothing extra; the first call also replays what was measured
+    before it (:data:`EARLY_LIMIT`)."""
+    global _early
     from lukhas_obs.catalog import catalogs
 
     for cat in catalogs():
         for spec in cat.metrics:
             metric(spec.name)._resolve()
+    with _early_lock:
+        early, _early = _early, None
+    overflowed = False
+    for call in early or ():
+        if call is _EARLY_OVERFLOW:
+            if overflowed:
+                continue
+            overflowed = True
+        call()
 
 
 def metric(metric_name: str) -> MetricHandle:
@@ -97,15 +142,30 @@ def metric(metric_name: str) -> MetricHandle:
 class _SDKRecorder:
     """Records one admitted attribute set into an OTel SDK instrument (the fallback sink, e.g. DELTA readers)."""
 
-    __slots__ = ("attributes", "instrument", "method")
+    __slots__ = ("attributes", "instrument", "last", "method")
 
     def __init__(self, instrument: Any, method: str, attributes: Mapping[str, _AttrValue]) -> None:
         self.instrument = instrument
         self.method = method
         self.attributes = attributes
+        #: The last value given (a gauge's current value, for inc/dec).
+        self.last: float | int = 0
 
     def __call__(self, value: float | int) -> None:
         getattr(self.instrument, self.method)(value, self.attributes)
+        self.last = value
+
+
+def _level(recorder: Recorder) -> float | int:
+    """The current value of a gauge series behind ``recorder`` (0 when never set)."""
+    if isinstance(recorder, _SDKRecorder):
+        return recorder.last
+    value = recorder.__self__.v  # type: ignore[attr-defined]  # the own aggregation's GaugeSeries
+    return 0 if value is _UNSET else value
+
+
+#: Serialises gauge inc/dec (read, then set) across threads.
+_shift_lock = threading.Lock()
 
 
 Recorder = Callable[[float | int], None]
@@ -186,7 +246,18 @@ class MetricHandle:
         self._rec = rec
         self._target = target
         self._seen = state
+        if self.spec.start_at_zero and target is not None and not self.spec.attributes:
+            self._start_at_zero()
         return target
+
+    def _start_at_zero(self) -> None:
+        """prometheus_client's behaviour: the series is there, at 0, before anything is recorded."""
+        try:
+            recorder = self._base_recorder()
+            if recorder is not None and self._kind.name != "histogram":
+                recorder(0)  # a histogram's series exists with zero counts on the own aggregation; the SDK has none
+        except Exception as exc:
+            self._internal_error(exc)
 
     def _buckets(self) -> list[float] | None:
         return None
@@ -216,6 +287,8 @@ class MetricHandle:
             if self._seen is not _state.current:
                 self._resolve()
             if self._target is None:
+                if _early is not None:
+                    _keep_early(self._emit, value, dict(attributes))
                 return
             checked = self._value(value)
             if checked is None:
@@ -335,8 +408,11 @@ class MetricHandle:
             if spec is not None and spec.values is not None:
                 value = str(value)
                 if value not in spec.values:
-                    value = FOLD_VALUE
-            elif isinstance(value, str):
+                    if not spec.keep_unknown:
+                        value = spec.fold_to
+                    elif spec.secret is not False:
+                        value = scrubber.scrub_value(key, value)
+            elif isinstance(value, str) and (spec is None or spec.secret is not False):
                 value = scrubber.scrub_value(key, value)
             out[key] = value
         return out
@@ -450,6 +526,32 @@ class GaugeHandle(MetricHandle):
         """Set the current value of the series selected by ``attributes``."""
         self._emit(value, attributes)
 
+    def inc(self, amount: float = 1, /, **attributes: object) -> None:
+        """Raise the series' current value by ``amount`` (prometheus_client's ``Gauge.inc``)."""
+        self._shift(amount, attributes, 1)
+
+    def dec(self, amount: float = 1, /, **attributes: object) -> None:
+        """Lower the series' current value by ``amount`` (prometheus_client's ``Gauge.dec``)."""
+        self._shift(amount, attributes, -1)
+
+    def _shift(self, amount: object, attributes: Mapping[str, object], sign: int) -> None:
+        try:
+            if self._seen is not _state.current:
+                self._resolve()
+            if self._target is None:
+                if _early is not None:
+                    _keep_early(self._shift, amount, dict(attributes), sign)
+                return
+            checked = self._value(amount)
+            if checked is None:
+                return
+            recorder = self._recorder_for(attributes) if attributes else (self._base_rec or self._base_recorder())
+            if recorder is not None:
+                with _shift_lock:
+                    recorder(_level(recorder) + sign * checked)
+        except Exception as exc:
+            self._internal_error(exc)
+
     def bind(self, **attributes: object) -> BoundGauge:
         """This gauge with ``attributes`` fixed (validated once): ``.set(x)`` takes only the value."""
         return BoundGauge(self, attributes)
@@ -510,13 +612,14 @@ _keyword_classes: dict[tuple[type, tuple[str, ...]], type[MetricHandle]] = {}
 
 def _keyword_source(method: str, names: tuple[str, ...], default: object, signed: bool) -> str:
     params = "".join(f"{n}=_M, " for n in names)
+    star = "*, " if names else ""
     key = "".join(f"{n}, {n}.__class__, " for n in names)
     values = "".join(f"{n}, " for n in names)
     head = "value=_D, /" if default is not _MISSING else "value, /"
     low = "_MIN" if signed else "0"
     float_ok = "value - value == 0.0" if signed else "value - value == 0.0 and value >= 0.0"
     return f"""
-def {method}(self, {head}, *, {params}**_rest):
+def {method}(self, {head}, {star}{params}**_rest):
     try:
         r = self._kmemo.get(({key})) if not _rest and self._seen is _st.current else None
         if r is not None:
@@ -585,8 +688,8 @@ class BoundHandle:
 
     The attributes are validated (folded, scrubbed, counted against the cardinality limit) once, with the first
     valid measurement, and again only when the configuration changes; each call then checks the value and records —
-    the cheapest way to record, meant for hot loops and for attribute sets known up front. A bound handle follows configure, shutdown
-    and fork like its handle (it is a no-op while nothing is configured) and never raises.
+    the cheapest way to record, meant for hot loops and for attribute sets known up front. A bound handle follows
+    configure, shutdown and fork like its handle (it is a no-op while nothing is configured) and never raises.
     """
 
     __slots__ = ("_attributes", "_handle", "_put", "_seen")
@@ -671,6 +774,14 @@ class BoundGauge(BoundHandle):
 
         def set(self, value: float, /) -> None: ...
 
+    def inc(self, amount: float = 1, /) -> None:
+        """Raise the current value by ``amount``."""
+        self._handle._shift(amount, self._attributes, 1)  # type: ignore[attr-defined]
+
+    def dec(self, amount: float = 1, /) -> None:
+        """Lower the current value by ``amount``."""
+        self._handle._shift(amount, self._attributes, -1)  # type: ignore[attr-defined]
+
 
 for _bound, _unbound in (
     (BoundCounter, CounterHandle),
@@ -681,6 +792,47 @@ for _bound, _unbound in (
     _install_bound_method(_bound, _unbound)
 
 
+class InfoHandle(MetricHandle):
+    """Constant facts as the labels of one series at 1 (``luna_system_info``), like prometheus_client's ``Info``.
+
+    :meth:`info` replaces the facts (the previous label set disappears from the next collection). Keys must be
+    attributes the catalog declares; values are text. Set before :func:`lukhas_obs.configure` (at import), they are
+    published once it runs.
+    """
+
+    _KIND = "info"
+    __slots__ = ("_given",)
+
+    def __init__(self, spec: MetricSpec) -> None:
+        super().__init__(spec)
+        self._given: dict[str, object] | None = None
+
+    def _create_options(self) -> dict[str, Any]:
+        return {"callbacks": [self._collect]}
+
+    def info(self, values: Mapping[str, object] | None = None, /, **labels: object) -> None:
+        """Replace the facts: ``info({"version": "0.2"})`` or ``info(version="0.2")``."""
+        try:
+            given = dict(values) if values is not None else {}
+            given.update(labels)
+            self._given = given
+            if self._seen is not _state.current:
+                self._resolve()
+        except Exception as exc:
+            self._internal_error(exc)
+
+    def _collect(self, options: CallbackOptions) -> Iterable[Observation]:
+        given = self._given
+        if given is None:
+            return []
+        try:
+            entry = self._admitted(given) if given else (self._base, None)
+        except Exception as exc:
+            drops.report(self.spec.name, "callback_error", type(exc).__name__)
+            return []
+        return [Observation(1, entry[0])] if entry is not None else []
+
+
 #: The handle class of each kind of :data:`lukhas_obs.catalog.kinds.KINDS`.
 _HANDLE_TYPES: dict[str, type[MetricHandle]] = {
     "counter": CounterHandle,
@@ -688,6 +840,7 @@ _HANDLE_TYPES: dict[str, type[MetricHandle]] = {
     "histogram": HistogramHandle,
     "gauge": GaugeHandle,
     "observable_gauge": ObservableGaugeHandle,
+    "info": InfoHandle,
 }
 if set(_HANDLE_TYPES) != set(KINDS):  # pragma: no cover - a kind added to the table without its handle
     raise ImportError(f"metric kinds without a handle class: {sorted(set(KINDS) ^ set(_HANDLE_TYPES))}")
@@ -698,7 +851,7 @@ drops.use_handles(metric)
 def _handle_class(spec: MetricSpec) -> type[MetricHandle]:
     """The handle class of ``spec``: its kind's, with a generated keyword method when its attribute keys allow."""
     base = _HANDLE_TYPES[spec.kind]
-    if not KINDS[spec.kind].method:
+    if not KINDS[spec.kind].method or KINDS[spec.kind].observable:
         return base
     names = (*spec.common_attributes, *(a.key for a in spec.attributes))
     if len(names) > _MAX_KEYWORDS or len(set(names)) != len(names):
@@ -737,6 +890,11 @@ def histogram(metric_name: str) -> HistogramHandle:
 def gauge(metric_name: str) -> GaugeHandle:
     """The handle of a catalog gauge."""
     return _typed(metric_name, GaugeHandle)
+
+
+def info(metric_name: str) -> InfoHandle:
+    """The handle of a catalog info metric (``*_info``)."""
+    return _typed(metric_name, InfoHandle)
 
 
 def observable_gauge(metric_name: str) -> ObservableGaugeHandle:

@@ -261,6 +261,7 @@ def _activate(telemetry: Telemetry) -> None:
     drops.reset_warnings()
     if settings.disabled:
         _state.swap(_state.State(telemetry=telemetry))
+        instruments.resolve_all()  # measurements kept from before configure are dropped: telemetry is off
     else:
         meter = telemetry.meter_provider.get_meter(METER_SCOPE, __version__)  # type: ignore[union-attr]
         recording = _state.Recording(

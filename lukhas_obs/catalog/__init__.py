@@ -82,7 +82,8 @@ def register(catalog: Catalog) -> Catalog:
 
 
 def _credential_like_labels(catalog: Catalog) -> list[str]:
-    """Metric attributes whose name says "credential" (token, password, api key, ...) are refused outright."""
+    """Metric attributes whose name says "credential" (token, password, api key, ...) are refused, unless the catalog
+    declares them ``secret: false`` (``token_id``: an identifier, not a token)."""
     from lukhas_obs.scrubbing import Scrubber
 
     scrubber = Scrubber()
@@ -91,7 +92,7 @@ def _credential_like_labels(catalog: Catalog) -> list[str]:
         "metrics must never carry one"
         for m in catalog.metrics
         for a in m.attributes
-        if scrubber.key_rule(a.key) is not None
+        if a.secret is not False and scrubber.key_rule(a.key) is not None
     ]
 
 

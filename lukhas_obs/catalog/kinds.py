@@ -41,6 +41,8 @@ class MetricKind:
     shapes: tuple[str, ...] = ()
     #: One line for the generated metrics reference.
     doc: str = ""
+    #: A suffix the Prometheus name must end with (``_info``), besides the counters' ``_total``.
+    name_suffix: str = ""
 
     def sample_names(self, metric_name: str) -> tuple[str, ...]:
         """Every sample name a metric of this kind puts on ``/metrics`` (to detect collisions between metrics)."""
@@ -105,6 +107,15 @@ KINDS: dict[str, MetricKind] = {
             observable=True,
             shapes=_GAUGE_SHAPES,
             doc="a value read at collection time from callbacks registered with `observe(fn)`",
+        ),
+        MetricKind(
+            "info",
+            "create_observable_gauge",
+            "info",
+            "info",
+            observable=True,
+            name_suffix="_info",
+            doc="constant facts as labels of one series at 1 (`*_info`); `info(version=...)` replaces them",
         ),
     )
 }

@@ -63,6 +63,7 @@ first use; the default loads and checks everything now.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -70,7 +71,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lukhas_obs.catalog.schema import CatalogDoc, Locate, bounded, describe, placed, problems_from
-from lukhas_obs.catalog.spec import AttributeSpec, Catalog, DeferredSections, MetricSpec, SpanSpec, as_kind
+from lukhas_obs.catalog.spec import FOLD_VALUE, AttributeSpec, Catalog, DeferredSections, MetricSpec, SpanSpec, as_kind
 from lukhas_obs.catalog.yamlfile import read_yaml
 from lukhas_obs.errors import CatalogError
 
@@ -161,6 +162,9 @@ def _specs(model: CatalogDoc) -> tuple[tuple[MetricSpec, ...], tuple[SpanSpec, .
             key=key,
             description=body.description if body is not None else "",
             values=tuple(body.values) if body is not None and body.values is not None else None,
+            secret=body.secret if body is not None else None,
+            fold_to=body.fold_to if body is not None else FOLD_VALUE,
+            keep_unknown=body.keep_unknown if body is not None else False,
         )
         for key, body in (model.attributes or {}).items()
     }
@@ -174,11 +178,13 @@ def _specs(model: CatalogDoc) -> tuple[tuple[MetricSpec, ...], tuple[SpanSpec, .
             description=m.description,
             attributes=tuple(attributes[key] for key in m.attributes or ()),
             common_attributes=common,
-            buckets=tuple(bucket_sets[m.buckets] if isinstance(m.buckets, str) else m.buckets)
+            # floats, as prometheus_client spells them (le="1.0"): an integer boundary would be another series
+            buckets=tuple(_float(b) for b in (bucket_sets[m.buckets] if isinstance(m.buckets, str) else m.buckets))
             if m.buckets is not None
             else None,
             component=m.component,
             catalog=model.catalog,
+            start_at_zero=model.start_at_zero,
         )
         for m in model.metrics or ()
     )
@@ -194,6 +200,14 @@ def _specs(model: CatalogDoc) -> tuple[tuple[MetricSpec, ...], tuple[SpanSpec, .
         for s in model.spans or ()
     )
     return metrics, spans, common
+
+
+def _float(boundary: Any) -> Any:
+    """A boundary as a float (``le="1.0"``); a non-number is left for the spec validation to refuse."""
+    try:
+        return float(boundary) if isinstance(boundary, int) and not isinstance(boundary, bool) else boundary
+    except OverflowError:  # an integer too large for a float: refused by the validation as not finite
+        return math.inf
 
 
 def _places(model: CatalogDoc) -> dict[str, tuple[Any, ...]]:

@@ -25,7 +25,7 @@ import json
 import types
 import typing
 from collections.abc import Callable, Iterable, Sequence
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -115,8 +115,17 @@ class AttributeDoc(Model):
     description: Text = Field("", description="What the attribute says.")
     values: list[Name] | None = Field(
         None,
-        description="The allowed values; any other value is recorded as ``other``. "
+        description="The allowed values; any other value is recorded as ``fold_to`` (``other``). "
         "Absent: free-form (bounded by cardinality).",
+    )
+    fold_to: Name = Field("other", description="What a value outside ``values`` is recorded as.")
+    keep_unknown: bool = Field(
+        False, description="Record values outside ``values`` as given (bounded by cardinality) instead of folding."
+    )
+    secret: Literal[False] | None = Field(
+        None,
+        description="``false`` declares that this label is not a credential although its name looks like one "
+        "(``token_id``, ``signature_fractale``): it is accepted and its values are recorded unscrubbed.",
     )
 
 
@@ -216,6 +225,11 @@ class CatalogDoc(Model):
     bucket_sets: dict[Name, list[Number]] | None = Field(
         None, description="Named bucket boundary lists histograms refer to by name."
     )
+    start_at_zero: bool = Field(
+        False,
+        description="Metrics without call-time attributes are present at 0 from configure (prometheus_client's "
+        "behaviour; histograms only on the default own aggregation).",
+    )
     attributes: dict[Name, AttributeDoc | None] | None = Field(None, description="Call-time attributes, by key.")
     metrics: list[MetricDoc] | None = None
     spans: list[SpanDoc] | None = None
@@ -224,6 +238,11 @@ class CatalogDoc(Model):
     )
     dashboards: list[Any] | None = Field(
         None, description="Grafana dashboards: see ``DashboardDoc`` (checked when the dashboards are loaded)."
+    )
+    slo_targets: dict[str, Any] | None = Field(
+        None,
+        description="SLO targets for replay, online evaluation and the canary ladder: see docs/SLO-TOOLKIT.md "
+        "(checked when they are used).",
     )
 
     @model_validator(mode="before")

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover - slo and dashboard load with those sectio
     from lukhas_obs.catalog.dashboard import DashboardSpec
     from lukhas_obs.catalog.slo import SloSet
 
-MetricKind = Literal["counter", "updown_counter", "histogram", "gauge", "observable_gauge"]
+MetricKind = Literal["counter", "updown_counter", "histogram", "gauge", "observable_gauge", "info"]
 SpanKind = Literal["internal", "server", "client", "producer", "consumer"]
 
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
@@ -69,6 +69,13 @@ class AttributeSpec:
     key: str
     description: str = ""
     values: tuple[str, ...] | None = None
+    #: ``False``: the catalog declares this label is not a credential although its name looks like one; the
+    #: credential heuristic lets it through and its values are recorded unscrubbed (SECURITY.md).
+    secret: bool | None = None
+    #: What a value outside ``values`` becomes (``other`` by default; e.g. the seeds' own ``unknown``).
+    fold_to: str = FOLD_VALUE
+    #: Keep values outside ``values`` as given (bounded by the cardinality limit) instead of folding them.
+    keep_unknown: bool = False
 
     @property
     def label(self) -> str:
@@ -93,6 +100,8 @@ class MetricSpec:
     buckets: tuple[float, ...] | None = None
     component: str | None = None
     catalog: str = ""
+    #: Present at 0 from configure when the metric has no call-time attributes (prometheus_client's behaviour).
+    start_at_zero: bool = False
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -369,6 +378,9 @@ def _validate_metric(m: MetricSpec) -> Iterable[str]:
             yield f"bucket boundaries {list(m.buckets)} are not strictly increasing"
     elif m.buckets is not None:
         yield f"only histograms take buckets, not a {m.kind}"
+    suffix = KINDS[m.kind].name_suffix
+    if suffix and not m.name.endswith(suffix):
+        yield f"the Prometheus name of a {m.kind} must end in {suffix!r}"
     labels: dict[str, str] = {c: "common attribute" for c in m.common_attributes}
     for attr in m.attributes:
         if not _ATTR_KEY_RE.match(attr.key):
@@ -384,6 +396,8 @@ def _validate_metric(m: MetricSpec) -> Iterable[str]:
                 yield f"attribute {attr.key!r}: allowed values must be non-empty strings"
             elif len(set(attr.values)) != len(attr.values):
                 yield f"attribute {attr.key!r}: allowed values repeat"
+        if not isinstance(attr.fold_to, str) or not attr.fold_to:
+            yield f"attribute {attr.key!r}: fold_to must be a non-empty string"
 
 
 _TYPE_WORDS = ("counter", "gauge", "histogram", "summary")

@@ -69,6 +69,7 @@ __all__ = [
     "COMMON_LABELS_KEY",
     "INFO_KIND",
     "SECRET_KEY",
+    "START_AT_ZERO_KEY",
     "Finding",
     "ImportFailed",
     "ImportResult",
@@ -88,6 +89,9 @@ INFO_KIND = "info"
 COMMON_LABELS_KEY = "common_labels"
 #: Attribute option declaring a label the credential heuristic matches "not a secret" (being added).
 SECRET_KEY = "secret"
+#: Catalog option: unlabelled metrics present at 0 from configure, as prometheus_client shows them (written once
+#: the catalog schema has it).
+START_AT_ZERO_KEY = "start_at_zero"
 
 #: Longest text (an exception message, a name) quoted in a message or a comment.
 _MAX_QUOTED = 200
@@ -205,6 +209,8 @@ class ImportResult:
             "title": f"Imported from the prometheus_client module {self.module}",
             COMMON_LABELS_KEY: [],
         }
+        if _catalog_accepts(START_AT_ZERO_KEY):
+            doc[START_AT_ZERO_KEY] = True
         if attributes:
             doc["attributes"] = attributes
         doc["metrics"] = [m.document() for m in self.metrics]
@@ -465,7 +471,7 @@ def _load(target: str) -> _Loaded:
         search = os.getcwd()  # as `python -m` does: modules of the current directory import by name
     was_imported = dotted in sys.modules
     if was_imported and _is_path(target):
-        loaded_file = getattr(sys.modules[dotted], "__file__", None)
+        loaded_file = _plain_str(_fields(sys.modules[dotted]).get("__file__"))  # it may not be a module any more
         expected = Path(target).expanduser().resolve()
         if loaded_file is None or Path(loaded_file).resolve() not in (expected, expected / "__init__.py"):
             raise ImportFailed(
@@ -675,6 +681,9 @@ def promtool_warnings(family: str, prom_type: str, labels: Iterable[str] = ()) -
 # ------------------------------------------------------------------------------------------------ mapping
 
 
+_ATTRIBUTE_FIELDS = frozenset(f.name for f in dataclasses.fields(AttributeSpec))
+
+
 def _trial_problems(spec_args: dict[str, Any]) -> list[str]:
     """What the catalog validation says about this one metric (its own messages, the metric prefix removed)."""
     kind = spec_args["kind"]
@@ -829,7 +838,7 @@ class _Builder:
             kind=kind,
             unit=unit,
             description=description,
-            attributes=tuple(AttributeSpec(key=label) for label in labels),
+            attributes=tuple(self._attribute(label) for label in labels),
             buckets=buckets,
         )
         problems = _trial_problems(spec)
@@ -853,6 +862,12 @@ class _Builder:
         self.used_otel.add(otel_name.casefold())
         for sample in owned:
             self.samples[sample] = name
+
+    def _attribute(self, label: str) -> AttributeSpec:
+        """The spec of a label as the catalog will declare it (``secret=False`` where the scrubber objects)."""
+        if self.scrubber.key_rule(label) is not None and "secret" in _ATTRIBUTE_FIELDS:
+            return AttributeSpec(key=label, secret=False)  # type: ignore[call-arg]  # the field is being added
+        return AttributeSpec(key=label)
 
     def _description(self, name: str, help_text: str | None, notes: list[Finding]) -> str:
         """The HELP text as the catalog can hold it (valid text, bounded, not empty); every change is a finding."""
@@ -1042,6 +1057,13 @@ def parse_buckets(values: Sequence[float] | str) -> tuple[float, ...]:
 # ------------------------------------------------------------------------------------------------ YAML
 
 
+def _catalog_accepts(key: str) -> bool:
+    """Whether this lukhas-obs' catalog schema has the top-level option ``key``."""
+    from lukhas_obs.catalog.schema import CatalogDoc
+
+    return key in CatalogDoc.model_fields
+
+
 def pending_keys(result: ImportResult | None = None) -> list[str]:
     """The keys written here that this lukhas-obs' catalog schema does not accept yet (those ``result`` uses)."""
     from lukhas_obs.catalog.schema import AttributeDoc, CatalogDoc
@@ -1147,6 +1169,9 @@ def render_yaml(result: ImportResult) -> str:
     lines += _dump({"catalog": doc["catalog"], "title": doc["title"]}).splitlines()
     lines += _comment("prometheus_client metrics have no lane/service labels: none is added; the exposition matches.")
     lines.append(f"{COMMON_LABELS_KEY}: []")
+    if START_AT_ZERO_KEY in doc:
+        lines += _comment("prometheus_client shows every unlabelled metric at 0 from its definition; so does this.")
+        lines += _dump({START_AT_ZERO_KEY: doc[START_AT_ZERO_KEY]}).splitlines()
     if "attributes" in doc:
         lines.append("attributes:")
         for label, body in zip(doc["attributes"], _dump_each(doc["attributes"]), strict=True):

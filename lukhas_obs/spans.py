@@ -47,14 +47,10 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, _Span
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.sdk.trace import sampling as _sampling
+from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import (
-    Decision,
-    ParentBased,
-    StaticSampler,
-    TraceIdRatioBased,
-    _get_parent_trace_state,
-)
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler, TraceIdRatioBased
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
 from opentelemetry.trace.propagation import _SPAN_KEY as _otel_span_key
@@ -283,35 +279,41 @@ _FLAGS = tuple(trace.TraceFlags(bits) for bits in range(4))
 _RECORD_AND_SAMPLE = Decision.RECORD_AND_SAMPLE
 _DROP = Decision.DROP
 _RATIO_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
+#: Span classes whose instances are Spans without an ``isinstance`` check against the API's ABC.
+_SDK_SPAN_TYPES = frozenset({_Span, NonRecordingSpan})
 
-#: The SDK functions whose work the fast path does itself, fingerprinted by :func:`sdk_fingerprint`.
-_MIRRORED: tuple[Callable[..., Any], ...] = (
-    SdkTracer.start_span,
-    SdkSpan.__init__,
-    SdkSpan._new_events,
-    SdkSpan._new_links,
-    SdkSpan.start,
-    SdkSpan.end,
-    SdkSpan._readable_span,
-    ReadableSpan.__init__,
-    BoundedAttributes.__init__,
-    BoundedList.__init__,
-    trace.SpanContext.__new__,
-    trace.get_current_span,
-    ParentBased.should_sample,
-    StaticSampler.should_sample,
-    TraceIdRatioBased.should_sample,
-    _get_parent_trace_state,
-    otel_context.set_value,
-    otel_context.detach,
-    ContextVarsRuntimeContext.attach,
-    ContextVarsRuntimeContext.detach,
-    ContextVarsRuntimeContext.get_current,
+#: The SDK functions whose work the fast path does itself, as (owner, name): looked up when fingerprinted, so a
+#: function replaced at run time (a patch, an instrumentation wrapper) counts as changed.
+_MIRRORED: tuple[tuple[object, str], ...] = (
+    (SdkTracer, "start_span"),
+    (SdkSpan, "__init__"),
+    (SdkSpan, "_new_events"),
+    (SdkSpan, "_new_links"),
+    (SdkSpan, "start"),
+    (SdkSpan, "end"),
+    (SdkSpan, "_readable_span"),
+    (ReadableSpan, "__init__"),
+    (BoundedAttributes, "__init__"),
+    (BoundedList, "__init__"),
+    (SpanContext, "__new__"),
+    (trace, "get_current_span"),
+    (trace, "set_span_in_context"),
+    (ParentBased, "should_sample"),
+    (StaticSampler, "should_sample"),
+    (TraceIdRatioBased, "should_sample"),
+    (_sampling, "_get_parent_trace_state"),
+    (otel_context, "get_value"),
+    (otel_context, "set_value"),
+    (otel_context, "attach"),
+    (otel_context, "detach"),
+    (ContextVarsRuntimeContext, "attach"),
+    (ContextVarsRuntimeContext, "detach"),
+    (ContextVarsRuntimeContext, "get_current"),
 )
 #: Fingerprints of SDK versions the fast path was verified against (opentelemetry-sdk 1.45.x). To admit another
 #: version: read the SDK's changes to the functions in ``_MIRRORED``, mirror them here, run the differential test,
 #: then add its ``sdk_fingerprint()``.
-KNOWN_SDK_FINGERPRINTS = frozenset({"47b86e71e5c4ef79"})
+KNOWN_SDK_FINGERPRINTS = frozenset({"088433f0363d118f"})
 
 
 def sdk_fingerprint() -> str:
@@ -321,7 +323,8 @@ def sdk_fingerprint() -> str:
     path then stays off: it mirrors the SDK's behaviour, so it may only run against code it was verified with.
     """
     parts = []
-    for function in _MIRRORED:
+    for owner, attribute in _MIRRORED:
+        function = getattr(owner, attribute)
         code = function.__code__
         names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
         defaults = [*(function.__defaults__ or ()), *(function.__kwdefaults__ or {}).values()]
@@ -342,13 +345,15 @@ def _default_text(value: object) -> str:
 class _Pieces:
     """What the fast path takes from one SDK tracer (checked by :func:`_fast_pieces`), plus per-span templates.
 
-    ``tracer`` is re-read per span for what the SDK lets change on a live tracer (its resource after a fork, its
-    config, its sampler): a change of those re-derives the pieces (:meth:`current`).
+    Checked per span against ``tracer``'s attributes (``tracer_fields``, one dict comparison: identical values
+    compare equal without calling their ``__eq__``): a replaced sampler, resource, config, id generator, ...
+    re-derives the pieces (the SDK itself replaces a live tracer's resource after a fork and its config when the
+    configurator changes).
     """
 
     __slots__ = (
         "context_var",
-        "empty_links",
+        "end_metrics",
         "events_maxlen",
         "flags_random",
         "id_generator",
@@ -363,6 +368,7 @@ class _Pieces:
         "span_template",
         "tracer",
         "tracer_config",
+        "tracer_fields",
     )
 
     provider: SdkTracerProvider
@@ -374,21 +380,15 @@ class _Pieces:
     id_generator: Any
     limits: SpanLimits
     metrics: Any
+    end_metrics: Any
     plan: tuple[Any, ...] | None
     context_var: ContextVar[Context]
     events_maxlen: int | None
     links_maxlen: int | None
     flags_random: bool | None
     span_template: dict[str, Any]
+    tracer_fields: dict[str, Any]
 
-    def current(self) -> bool:
-        """True while the tracer still has the sampler, resource and config these pieces were derived with."""
-        tracer = self.tracer
-        return (
-            tracer.sampler is self.sampler
-            and tracer.resource is self.resource
-            and tracer._tracer_config is self.tracer_config
-        )
 
 
 def _fast_pieces(provider: object) -> _Pieces | None:
@@ -476,6 +476,7 @@ def _derive_pieces(provider: object) -> _Pieces:
     pieces = _Pieces()
     pieces.provider = provider  # type: ignore[assignment]
     pieces.tracer = tracer
+    pieces.tracer_fields = dict(vars(tracer))
     pieces.sampler = tracer.sampler
     pieces.resource = tracer.resource
     pieces.tracer_config = tracer._tracer_config
@@ -485,6 +486,11 @@ def _derive_pieces(provider: object) -> _Pieces:
     pieces.limits = limits
     pieces.metrics = tracer._tracer_metrics
     _expect(callable(getattr(pieces.metrics, "start_span", None)), "tracer metrics")
+    # The SDK's internal span metrics are off unless OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED: then start_span
+    # returns one shared no-op, taken once here (None: ask per span).
+    pieces.end_metrics = (
+        tracer._tracer_metrics.start_span(None, _DROP) if type(tracer._tracer_metrics) is NoOpTracerMetrics else None
+    )
     pieces.plan = _sampler_plan(tracer.sampler)
     pieces.context_var = context_var
     pieces.events_maxlen = limits.max_events
@@ -625,11 +631,12 @@ def _build_span(
     values["_lock"] = _Lock()
     bounded.__dict__ = values
     fields["_attributes"] = bounded
+    # deque((), n): a positional maxlen is parsed twice as fast as the keyword
     events = _new_object(BoundedList)
-    events.__dict__ = {"dropped": 0, "_dq": deque(maxlen=pieces.events_maxlen), "_lock": _Lock()}
+    events.__dict__ = {"dropped": 0, "_dq": deque((), pieces.events_maxlen), "_lock": _Lock()}  # noqa: RUF037
     fields["_events"] = events
     links = _new_object(BoundedList)
-    links.__dict__ = {"dropped": 0, "_dq": deque(maxlen=pieces.links_maxlen), "_lock": _Lock()}
+    links.__dict__ = {"dropped": 0, "_dq": deque((), pieces.links_maxlen), "_lock": _Lock()}  # noqa: RUF037
     fields["_links"] = links
     fields["_lock"] = _Lock()
     fields["_record_end_metrics"] = end_metrics
@@ -935,7 +942,7 @@ class SpanScope:
         """``Tracer.start_span`` + attach, done with the SDK's pieces (see :func:`_fast_pieces`); None when this
         span must take the public path (nothing was started then). Each step is the SDK's, in the SDK's order."""
         try:
-            if not pieces.current():  # the tracer's sampler, resource or config changed: derive again
+            if pieces.tracer.__dict__ != pieces.tracer_fields:  # a tracer attribute was replaced: derive again
                 fresh = _pieces_for(pieces.provider)
                 if fresh is None:
                     return None
@@ -943,7 +950,7 @@ class SpanScope:
             context_var = pieces.context_var
             parent = context_var.get().get(_SPAN_KEY)
             parent_context: SpanContext | None = None
-            if parent is not None and isinstance(parent, Span):
+            if parent is not None and (type(parent) in _SDK_SPAN_TYPES or isinstance(parent, Span)):
                 parent_context = parent.get_span_context()
                 if type(parent_context) is not SpanContext or type(parent_context[3]) is not TraceFlags:
                     return None  # the SDK's own checks (and their errors) decide
@@ -1001,7 +1008,9 @@ class SpanScope:
                     0 < trace_id <= _TRACE_ID_MAX and 0 < span_id <= _SPAN_ID_MAX,
                 ),
             )
-            end_metrics = pieces.metrics.start_span(parent_context, decision)
+            end_metrics = pieces.end_metrics
+            if end_metrics is None:  # the SDK's internal span metrics are on
+                end_metrics = pieces.metrics.start_span(parent_context, decision)
             if recording:
                 span: Any = _build_span(pieces, name, context, parent_context, attrs_template, end_metrics)
                 span.__dict__["_start_time"] = time_ns()

@@ -68,6 +68,7 @@ from lukhas_obs.scrubbing import Scrubber
 __all__ = [
     "COMMON_LABELS_KEY",
     "INFO_KIND",
+    "MAX_BUCKETS",
     "SECRET_KEY",
     "START_AT_ZERO_KEY",
     "Finding",
@@ -75,11 +76,16 @@ __all__ = [
     "ImportResult",
     "ImportedMetric",
     "RefusedMetric",
+    "choose_otel_name",
+    "default_catalog_name",
     "import_catalog",
+    "infer_unit",
+    "main",
     "parse_buckets",
     "pending_keys",
     "promtool_warnings",
     "register_cli",
+    "render_yaml",
     "run_import_command",
 ]
 
@@ -273,7 +279,8 @@ def _registry_items(registry: object) -> list[tuple[object, object]] | None:
     if type(mapping) is not dict:
         return None
     lock = _fields(registry).get("_lock")
-    guard = lock if type(lock).__module__ == "_thread" else contextlib.nullcontext()  # a real lock, or none
+    real_lock = lock is not None and type(lock).__module__ == "_thread"  # a threading lock, nothing of the module's
+    guard: contextlib.AbstractContextManager[Any] = lock if real_lock else contextlib.nullcontext()  # type: ignore[assignment]
     with guard:
         items = list(mapping.items())
     return [(collector, names) for collector, names in items]
@@ -866,7 +873,8 @@ class _Builder:
     def _attribute(self, label: str) -> AttributeSpec:
         """The spec of a label as the catalog will declare it (``secret=False`` where the scrubber objects)."""
         if self.scrubber.key_rule(label) is not None and "secret" in _ATTRIBUTE_FIELDS:
-            return AttributeSpec(key=label, secret=False)  # type: ignore[call-arg]  # the field is being added
+            options: dict[str, Any] = {"secret": False}  # the field is new in the catalog spec
+            return AttributeSpec(key=label, **options)
         return AttributeSpec(key=label)
 
     def _description(self, name: str, help_text: str | None, notes: list[Finding]) -> str:
@@ -983,21 +991,21 @@ def import_catalog(
         summary_buckets=buckets,
         reserved=frozenset(_catalog_name(d) for d in definitions if isinstance(d, _Definition)),
     )
-    for item in definitions:
-        if isinstance(item, _Found):
-            shown = ", ".join(item.names[:5]) + (", …" if len(item.names) > 5 else "")
+    for entry in definitions:
+        if isinstance(entry, _Found):
+            shown = ", ".join(entry.names[:5]) + (", …" if len(entry.names) > 5 else "")
             builder.refuse(
-                item.names[0] if item.names else "",
+                entry.names[0] if entry.names else "",
                 "custom collector",
-                item.source,
-                f"custom collector {_type_name(item.obj)} ({shown or 'no names'}): its values come from code run "
+                entry.source,
+                f"custom collector {_type_name(entry.obj)} ({shown or 'no names'}): its values come from code run "
                 "at scrape time, which this import never runs; declare its metrics by hand "
                 "(an observable_gauge reads a value at collection time)",
             )
             continue
-        if item.is_child and (item.family, item.pc_type) in parents:
+        if entry.is_child and (entry.family, entry.pc_type) in parents:
             continue  # a .labels() child of a metric that is imported itself
-        builder.add(item)
+        builder.add(entry)
     found_ids = {id(f.obj) for f in found}
     registries = [label for label, ids in membership.items() if found_ids.intersection(ids)]
     if len(registries) > 1:
@@ -1078,7 +1086,7 @@ def pending_keys(result: ImportResult | None = None) -> list[str]:
     return pending
 
 
-class _Flow(list):  # type: ignore[type-arg]
+class _Flow(list[Any]):
     """A list written in flow style (``[a, b]``)."""
 
 
@@ -1093,7 +1101,7 @@ _PureDumper.add_representer(_Flow, lambda dumper, data: dumper.represent_sequenc
 _Dumper: type = _PureDumper
 if getattr(yaml, "CSafeDumper", None) is not None:
 
-    class _CDumper(yaml.CSafeDumper):  # type: ignore[misc,name-defined]
+    class _CDumper(yaml.CSafeDumper):
         """libyaml's safe emitter, with flow-style short lists."""
 
     _CDumper.add_representer(_Flow, lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, True))

@@ -24,6 +24,9 @@ import difflib
 import math
 import random
 import re
+import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -487,6 +490,98 @@ def test_registry_path_still_renders_through_prometheus_client() -> None:
         populate(pair, random.Random(11), 30, spans=False)
         assert generate_latest(pair.direct_registry) == pair.expected(False) == pair.actual(False)
         assert generate_openmetrics(pair.direct_registry) == pair.expected(True) == pair.actual(True)
+    finally:
+        pair.close()
+
+
+def test_concurrent_scrapes_each_render_a_whole_collection_of_their_own() -> None:
+    """Scrapes on several threads while a thread records: each gets its own complete, cumulative collection (the
+    reader hands each collection to the thread that asked for it)."""
+    pair = Pair(scope_labels=False)
+    try:
+        meter = pair.provider.get_meter("m")
+        counter = meter.create_counter("hits")
+        histogram = meter.create_histogram("lat", unit="s", explicit_bucket_boundaries_advisory=[0.1, 1])
+
+        def slow(options: CallbackOptions) -> list[Observation]:
+            time.sleep(0.002)  # collections overlap: each thread must still get its own
+            return [Observation(1)]
+
+        meter.create_observable_gauge("slow", callbacks=[slow])
+        for i in range(200):
+            counter.add(1, {"i": i})
+            histogram.record(0.5, {"i": i})
+        stop = threading.Event()
+        failures: list[str] = []
+
+        def writer() -> None:
+            k = 0
+            while not stop.is_set():
+                counter.add(1, {"i": k % 200})
+                histogram.record(0.05, {"i": k % 200})
+                k += 1
+                if k % 50 == 0:
+                    time.sleep(0.001)  # let the scrapers run too
+
+        def scraper(openmetrics: bool) -> None:
+            previous = 0.0
+            try:
+                for _ in range(8):
+                    text = pair.actual(openmetrics).decode()
+                    parse = parse_openmetrics if openmetrics else parse_text
+                    families = {f.name: f for f in parse(text)}
+                    hits = [s.value for s in families["hits"].samples]
+                    counts = [s.value for s in families["lat_seconds"].samples if s.name == "lat_seconds_count"]
+                    if len(hits) != 200 or len(counts) != 200:
+                        failures.append(f"incomplete collection: {len(hits)} / {len(counts)} series")
+                    if sum(hits) < previous:
+                        failures.append("a later scrape went backwards")
+                    previous = sum(hits)
+            except Exception as exc:  # reported below, with the thread's own message
+                failures.append(repr(exc))
+
+        threads = [threading.Thread(target=writer)]
+        threads += [threading.Thread(target=scraper, args=(i % 2 == 1,)) for i in range(4)]
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)  # threads switch often: a shared hand-over would be caught
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads[1:]:
+                thread.join(timeout=30)
+        finally:
+            sys.setswitchinterval(interval)
+            stop.set()
+        threads[0].join(timeout=5)
+        assert not any(thread.is_alive() for thread in threads)
+        assert failures == []
+    finally:
+        pair.close()
+
+
+def test_a_collection_finishing_on_another_thread_in_between_does_not_steal_this_ones() -> None:
+    """Deterministic version of the race above: right after this thread's collection is delivered, another thread
+    runs a whole collection of its own (through an instance wrapper of ``_receive_metrics``, the seam the
+    aggregation's publisher uses). Each thread still renders its own collection."""
+    pair = Pair(scope_labels=False)
+    try:
+        pair.provider.get_meter("m").create_counter("hits").add(5, {"k": "v"})
+        original = pair.direct._receive_metrics
+        other: list[Any] = []
+
+        def receive(metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+            original(metrics_data, timeout_millis=timeout_millis, **kwargs)
+            if not other:  # once: another scrape, start to finish, before this one reads its collection
+                other.append(None)
+                thread = threading.Thread(target=lambda: other.append(pair.direct.collect_data()))
+                thread.start()
+                thread.join(timeout=5)
+
+        pair.direct._receive_metrics = receive  # type: ignore[method-assign]
+        mine = pair.direct.collect_data()
+        assert mine is not None and other[1] is not None and mine is not other[1]
+        del pair.direct._receive_metrics
+        assert pair.actual(False) == pair.expected(False)
     finally:
         pair.close()
 

@@ -738,7 +738,8 @@ class DirectPrometheusReader(PrometheusMetricReader):
         }
         self._handoff = threading.local()
         self.exemplars = ExemplarMemory(max_exemplar_series)
-        self._collector._callback = self._feed_collector  # prometheus_client's generate_latest on the registry
+        # prometheus_client's generate_latest on the registry: the exporter's conversion of one fresh collection
+        self._collector._callback = self._feed_collector  # type: ignore[assignment]
         if isinstance(registry, DirectRegistry):
             registry.direct_reader = self
 

@@ -15,8 +15,8 @@ What is compared, with the same span processors on both sides:
   attributes={"k": 8, "component": "memory"})`` around ``perf_counter()`` and ``histogram.record(elapsed, attrs)``.
   Also: lukhas with its fast path switched off (``spans.use_fast_path(False)``, the public ``start_span`` path).
 - **span() alone**: ``with lukhas_obs.span("memory.query", k=8)`` against ``with tracer.start_as_current_span(...)``.
-- **disabled**: the same lukhas code before ``configure()`` against the same hand-written code on the OTel API
-  without an SDK (``NoOpTracer`` + a no-op histogram).
+- **disabled**: the same lukhas code before ``configure()`` (and after ``configure(disabled=True)``) against the
+  same hand-written code on the OTel API without an SDK (``NoOpTracer`` + a no-op histogram).
 
 Span processors, in both providers (``--pipeline``): ``bare`` (default) is one ``BatchSpanProcessor`` to an exporter
 that does nothing; ``lukhas`` is lukhas' own per-span chain around that exporter (``QueueWatch``,
@@ -290,6 +290,11 @@ def run(config: Config, pipeline: str = "bare") -> dict[str, Any]:
             config,
         )
     )
+    lukhas_obs.configure(disabled=True, reconfigure=True)  # configured, but disabled (OTEL_SDK_DISABLED=true)
+    try:
+        samples.update(measure({"disabled timed: lukhas, configure(disabled=True)": _calls(off_timed)}, config))
+    finally:
+        lukhas_obs.shutdown()
     medians = _median(samples)
     results["medians_ns"] = {name: round(value, 1) for name, value in medians.items()}
     results["spread_pct"] = {name: round(_spread(values), 1) for name, values in samples.items()}
@@ -299,6 +304,10 @@ def run(config: Config, pipeline: str = "bare") -> dict[str, Any]:
         "span: lukhas / raw OTel": medians["span: lukhas"] / medians["span: raw OTel"],
         "span: lukhas fast path off / raw OTel": medians["span: lukhas, fast path off"] / medians["span: raw OTel"],
         "disabled timed: lukhas / OTel no-op (target <= 0.5)": medians["disabled timed: lukhas"]
+        / medians["disabled timed: OTel no-op API"],
+        "disabled timed: lukhas configure(disabled=True) / OTel no-op (target <= 0.5)": medians[
+            "disabled timed: lukhas, configure(disabled=True)"
+        ]
         / medians["disabled timed: OTel no-op API"],
         "disabled span: lukhas / OTel no-op (target <= 0.5)": medians["disabled span: lukhas"]
         / medians["disabled span: OTel no-op API"],

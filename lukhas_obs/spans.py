@@ -684,20 +684,19 @@ def _end_fast(span: Any) -> None:
     processor.on_end(_readable(fields))
 
 
-_fast_provider: object = None
-_fast: _Pieces | None = None
+#: (provider, its pieces or None): one tuple, replaced whole, so a thread never pairs one provider with another's
+#: pieces while a configuration changes.
+_fast_cache: tuple[object, _Pieces | None] = (None, None)
+#: False forces every span through the public ``start_span`` path (the differential test's reference).
+_fast_enabled = True
 
 
 def _pieces_for(provider: SdkTracerProvider) -> _Pieces | None:
     """The pieces for ``provider`` (derived on the first span after a configuration change, then cached)."""
-    global _fast_provider, _fast
+    global _fast_cache
     pieces = _fast_pieces(provider) if _fast_enabled else None
-    _fast, _fast_provider = pieces, provider
+    _fast_cache = (provider, pieces)
     return pieces
-
-
-#: False forces every span through the public ``start_span`` path (the differential test's reference).
-_fast_enabled = True
 
 
 def use_fast_path(enabled: bool) -> None:
@@ -705,9 +704,9 @@ def use_fast_path(enabled: bool) -> None:
 
     For tests and for ruling the fast path out when investigating a problem; spans are the same either way.
     """
-    global _fast_enabled, _fast_provider, _fast
+    global _fast_enabled, _fast_cache
     _fast_enabled = bool(enabled)
-    _fast_provider, _fast = None, None
+    _fast_cache = (None, None)
 
 
 def fast_path_active() -> bool:
@@ -715,9 +714,9 @@ def fast_path_active() -> bool:
     provider = tracer_provider.active_provider()
     if provider is None:
         return False
-    pieces = _fast if _fast_provider is provider else _pieces_for(provider)
+    cached = _fast_cache
+    pieces = cached[1] if cached[0] is provider else _pieces_for(provider)
     return pieces is not None
-
 
 
 def _start_again(first: Exception, name: str, attributes: Mapping[str, Any]) -> Span:
@@ -917,7 +916,8 @@ class SpanScope:
             return None
         try:
             prep = self._prep or self._prepare()
-            pieces = _fast if _fast_provider is provider else _pieces_for(provider)
+            cached = _fast_cache
+            pieces = cached[1] if cached[0] is provider else _pieces_for(provider)
             if pieces is not None and "start_span" not in _tracer_fields:
                 state = self._open_fast(pieces, prep, attach)
                 if state is not None:

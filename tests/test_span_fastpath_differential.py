@@ -804,3 +804,28 @@ def test_equal_but_different_values_are_not_merged_by_the_memo(exporter):
         (float, "-0.0"),
         (int, "1"),
     ]
+
+
+# -- the benchmark runs -----------------------------------------------------------------------------------------------
+
+
+def test_the_span_benchmark_runs_and_reports_every_ratio(tmp_path):
+    """A smoke run (one tiny batch per case, in a subprocess as a user runs it): no timing is asserted."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "spans.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_spans", "--repeats", "1", "--batch-ms", "2", "--json", str(out)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert len(report["medians_ns"]) == 11 and all(v > 0 for v in report["medians_ns"].values())
+    assert len(report["ratios"]) == 7 and all(v > 0 for v in report["ratios"].values())
+    assert "timed: lukhas / raw OTel (target <= 0.4)" in proc.stdout

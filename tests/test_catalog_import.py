@@ -450,6 +450,29 @@ def test_a_module_that_raises_on_import_exits_2_with_a_clear_scrubbed_message(tm
     assert done.stdout == ""
 
 
+def test_an_exception_of_the_module_is_described_without_running_its_code(tmp_path: Path) -> None:
+    path = module(
+        tmp_path,
+        "custom_error_metrics",
+        """
+        class Loud(Exception):
+            def __str__(self):
+                raise RuntimeError("__str__ ran")
+
+        class Shown:
+            def __str__(self):
+                raise RuntimeError("__str__ of an argument ran")
+
+        raise Loud("the first argument", Shown())
+        """,
+    )
+    with pytest.raises(ImportFailed, match=r"failed: Loud: the first argument \(at custom_error_metrics.py:10\)"):
+        run_import(path)
+    shown = module(tmp_path, "builtin_error_metrics", "class Shown:\n    pass\nraise ValueError(Shown())\n")
+    with pytest.raises(ImportFailed, match=r"failed: ValueError: <message not shown> \(at builtin_error_metrics"):
+        run_import(shown)
+
+
 def test_a_module_that_exits_or_fails_to_compile_is_an_import_failure(tmp_path: Path) -> None:
     for name, source, kind in (
         ("exiting_metrics", "import sys\nsys.exit(3)\n", "SystemExit: 3"),
@@ -509,11 +532,16 @@ def test_path_and_dotted_forms_import_the_same_module(tmp_path: Path, monkeypatc
 
 
 def test_what_the_module_prints_goes_to_stderr_not_into_the_yaml(tmp_path: Path) -> None:
-    source = 'from prometheus_client import Gauge\nprint("metrics: hello")\nG = Gauge("chatty", "h")\n'
+    source = (
+        "import os, subprocess, sys\nfrom prometheus_client import Gauge\n"
+        'print("metrics: hello")\nos.write(1, b"raw: fd write\\n")\n'
+        'subprocess.run([sys.executable, "-c", "print(\'child: says hi\')"])\nG = Gauge("chatty", "h")\n'
+    )
     path = module(tmp_path, "chatty_metrics", source)
     done = cli(str(path))
-    assert done.returncode == 0
-    assert "metrics: hello" in done.stderr and "hello" not in done.stdout
+    assert done.returncode == 0, done.stderr
+    for said in ("metrics: hello", "raw: fd write", "child: says hi"):
+        assert said in done.stderr and said not in done.stdout
     assert yaml.safe_load(done.stdout)["metrics"][0]["name"] == "chatty"
 
 

@@ -446,11 +446,22 @@ def _dotted_from_path(target: str) -> tuple[str, Path]:
 
 
 def _describe_exception(exc: BaseException) -> str:
-    """``Type: message (at file:line)``, bounded, scrubbed, never raising."""
+    """``Type: message (at file:line)``, bounded, scrubbed, never raising and never running the module's code.
+
+    A built-in exception holding plain values is shown as ``str()`` shows it; any other shows its first argument
+    when that is a string (``str()`` of a user-defined exception, or of a user object in its args, would run it).
+    """
+    message = "<message not shown>"
     try:
-        message = str(exc)
+        args = BaseException.__getattribute__(exc, "args")
+        if type(exc).__module__ == "builtins" and all(_plain_value(a) for a in args):
+            message = str(exc)
+        elif args and _plain_str(args[0]) is not None:
+            message = _plain_str(args[0]) or ""
+        elif not args:
+            message = ""
     except Exception:
-        message = "<message unreadable>"
+        pass
     message = Scrubber().scrub_text(_quote(message)) if message else ""
     where = ""
     try:
@@ -460,6 +471,13 @@ def _describe_exception(exc: BaseException) -> str:
     except Exception:
         pass
     return f"{_type_name(exc)}{': ' + message if message else ''}{where}"
+
+
+def _plain_value(value: object, depth: int = 0) -> bool:
+    """A str, int, float, bool or None, or a short tuple of those (what built-in exceptions hold)."""
+    if type(value) in (str, int, float, bool, type(None)):
+        return True
+    return type(value) is tuple and depth < 3 and len(value) <= 8 and all(_plain_value(v, depth + 1) for v in value)
 
 
 def _load(target: str) -> _Loaded:
@@ -1268,6 +1286,26 @@ def _hard_exit(code: int, message: str) -> None:
     os._exit(code)
 
 
+@contextlib.contextmanager
+def _stdout_to_stderr_fd() -> Iterator[None]:
+    """File descriptor 1 points at stderr while the module is imported: what it writes below Python (``os.write``,
+    child processes) must not end up in the YAML either. Only for the command line, which owns its process."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _write(text: str, out: str | None) -> None:
     data = text.encode("utf-8")
     if out is None or out == "-":
@@ -1308,7 +1346,8 @@ def run_import_command(args: argparse.Namespace) -> int:
         timer.daemon = True
         timer.start()
     try:
-        result = import_catalog(args.module, catalog_name=args.catalog_name, summary_buckets=args.summary_buckets)
+        with _stdout_to_stderr_fd() if in_main else contextlib.nullcontext():
+            result = import_catalog(args.module, catalog_name=args.catalog_name, summary_buckets=args.summary_buckets)
     except (ImportFailed, ValueError) as exc:
         print(f"lukhas-obs catalog import: error: {exc}", file=err)
         return 2

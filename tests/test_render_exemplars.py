@@ -51,10 +51,8 @@ BOUNDS = [0.1, 0.5, 1.0]
 class Setup:
     """A MeterProvider with the direct reader only, and a real tracer whose spans are sampled."""
 
-    def __init__(self, *, max_exemplar_series: int = 20_000) -> None:
-        self.reader = DirectPrometheusReader(
-            scope_labels=False, registry=DirectRegistry(), max_exemplar_series=max_exemplar_series
-        )
+    def __init__(self, *, max_exemplars: int = 20_000) -> None:
+        self.reader = DirectPrometheusReader(scope_labels=False, registry=DirectRegistry(), max_exemplars=max_exemplars)
         self.provider = MeterProvider(metric_readers=[self.reader], resource=Resource({}), shutdown_on_exit=False)
         self.meter = self.provider.get_meter("exemplars")
         self.tracer = TracerProvider().get_tracer("exemplars")
@@ -145,6 +143,17 @@ def test_text_format_never_carries_exemplars_and_a_text_scrape_does_not_take_the
         assert {le: e.labels["trace_id"] for le, e in found.items()} == {"0.5": ids[0]}
 
 
+def test_a_collection_nobody_renders_keeps_no_data_but_its_exemplars(setup: Setup) -> None:
+    """``MeterProvider.force_flush`` (or anything else) collecting the Prometheus reader outside a scrape: the
+    reader holds on to no ``MetricsData`` afterwards, and the exemplars that collection took are not lost."""
+    histogram = setup.meter.create_histogram("lat", unit="s", explicit_bucket_boundaries_advisory=BOUNDS)
+    ids = setup.in_span(lambda: histogram.record(0.3, {"k": "v"}))
+    setup.reader.collect()
+    assert getattr(setup.reader._handoff, "data", None) is None
+    found = _exemplars(setup.openmetrics(), "lat_seconds_bucket")
+    assert {le: e.labels["trace_id"] for le, e in found.items()} == {"0.5": ids[0]}
+
+
 def test_a_newer_measurement_replaces_the_exemplar_of_its_bucket_only(setup: Setup) -> None:
     histogram = setup.meter.create_histogram("lat", unit="s", explicit_bucket_boundaries_advisory=BOUNDS)
     first = setup.in_span(lambda: histogram.record(0.3, {"k": "v"}))
@@ -196,7 +205,7 @@ def test_openmetrics_with_exemplars_is_exactly_what_prometheus_client_renders(se
 
 def test_exemplar_memory_is_bounded_and_reports_what_it_forgets(caplog: pytest.LogCaptureFixture) -> None:
     drops.reset_warnings()
-    setup = Setup(max_exemplar_series=3)
+    setup = Setup(max_exemplars=3)
     try:
         histogram = setup.meter.create_histogram("lat", unit="s", explicit_bucket_boundaries_advisory=BOUNDS)
         for i in range(10):
@@ -206,7 +215,11 @@ def test_exemplar_memory_is_bounded_and_reports_what_it_forgets(caplog: pytest.L
         assert len(setup.reader.exemplars) == 3
         later = setup.openmetrics()
         assert _count_exemplars(later) == 3  # only the remembered ones stay
-        assert any("memory_full" in r.getMessage() for r in caplog.records)
+        assert any("exemplar_memory_full" in r.getMessage() for r in caplog.records)
+        ids = setup.in_span(lambda: histogram.record(0.05, {"i": 0}))  # a new bucket of a remembered series
+        found = [s for s in _samples(setup.openmetrics(), "lat_seconds_bucket") if s.exemplar is not None]
+        assert len(found) == 4 and ids[0] in {s.exemplar.labels["trace_id"] for s in found}  # shown once
+        assert _count_exemplars(setup.openmetrics()) == 3 and len(setup.reader.exemplars) == 3
     finally:
         setup.close()
 
@@ -275,6 +288,15 @@ def test_invalid_exemplars_are_dropped_never_breaking_the_exposition(
         assert (found[0].timestamp is None) == (when is None or isinstance(when, Hostile))
         if histogram:
             assert 'le="1.0"} 1.0 # {' in text  # 0.5 belongs to the (0.1, 1.0] bucket
+
+
+def test_exemplars_carry_only_trace_and_span_ids_never_measurement_attributes(setup: Setup) -> None:
+    """An exemplar's filtered attributes (measurement attributes a view dropped from the series) may hold anything
+    the caller passed, secrets included: only the trace context leaves the process."""
+    exemplar = Exemplar({"password": "hunter2", "user.email": "a@b.c"}, 0.5, NOW, SPAN, TRACE)
+    point = HistogramDataPoint({"k": "v"}, 0, 0, 1, 0.5, [0, 1, 0], [0.1, 1.0], 0.5, 0.5, [exemplar])
+    text = render(_data([point], True), openmetrics=True).decode()
+    assert " # {" in text and "hunter2" not in text and "password" not in text and "a@b.c" not in text
 
 
 def test_exemplar_label_sets_over_the_openmetrics_limit_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,10 @@ Content negotiation is done here rather than by prometheus_client's ``choose_enc
 OpenMetrics 1.0.0 when ``Accept`` names ``application/openmetrics-text`` (version absent or 1.x, ``q`` not 0),
 Prometheus text 0.0.4 otherwise. ``?name[]=`` filters and gzip (``Accept-Encoding``) work as with prometheus_client.
 
+lukhas-obs' own reader (:func:`build_reader`) is rendered straight from its collection by
+:mod:`lukhas_obs.exporters.render` (the OTel exporter's bytes, ~10× faster, with exemplars in OpenMetrics); a
+registry of the user's own (``registry_source``) is rendered by prometheus_client as before.
+
 The HTTP server itself (timeouts, connection cap, TLS handshake off the accept thread) is
 :mod:`lukhas_obs.exporters.http_server`.
 """

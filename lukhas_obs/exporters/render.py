@@ -79,8 +79,8 @@ _log = logging.getLogger("lukhas_obs")
 #: OpenMetrics 1.0: "The combined length of the label names and values of an Exemplar's LabelSet MUST NOT exceed
 #: 128 UTF-8 character code points." (prometheus_client's parser rejects longer ones.)
 MAX_EXEMPLAR_LABEL_CHARS = 128
-#: Series whose exemplars an :class:`ExemplarMemory` keeps by default (each holds at most one per bucket).
-DEFAULT_MAX_EXEMPLAR_SERIES = 20_000
+#: Exemplars an :class:`ExemplarMemory` keeps by default (one per series and bucket; ~270 bytes each).
+DEFAULT_MAX_EXEMPLARS = 20_000
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
 _TRACE_ID_MAX = (1 << 128) - 1
@@ -256,18 +256,20 @@ def _exemplar_kind(data: Any) -> str | None:
 class ExemplarMemory:
     """The latest exemplar per series and bucket, kept across collections (one per reader).
 
-    Bounded: at most ``max_series`` series are remembered; exemplars of further series are rendered while they are
-    in the current collection and then forgotten (reported once as a drop, ``prometheus_exemplars``).
+    Bounded: at most ``max_exemplars`` (series, bucket) places are remembered. An exemplar for a further place is
+    still rendered by the scrape whose collection sampled it, then forgotten (reported once as a drop of
+    ``prometheus_exposition``, reason ``exemplar_memory_full``). A remembered place only ever gets newer exemplars.
     """
 
-    def __init__(self, max_series: int = DEFAULT_MAX_EXEMPLAR_SERIES) -> None:
+    def __init__(self, max_exemplars: int = DEFAULT_MAX_EXEMPLARS) -> None:
         self._lock = threading.Lock()
         self._metrics: dict[tuple[Any, ...], dict[Any, dict[int, tuple[int, str]]]] = {}
-        self._series = 0
-        self.max_series = max_series
+        self._count = 0
+        self.max_exemplars = max_exemplars
 
     def __len__(self) -> int:
-        return self._series
+        """How many exemplars are remembered."""
+        return self._count
 
     def remember(self, metrics_data: MetricsData) -> None:
         """Keep the exemplars of one collection (the newest per series and bucket wins). Never raises."""
@@ -295,25 +297,28 @@ class ExemplarMemory:
             if per_metric is None:
                 per_metric = self._metrics[metric_key] = {}
             entry = per_metric.get(key)
-            if entry is None:
-                if self._series >= self.max_series:
-                    _report("memory_full", f"more than {self.max_series} series with exemplars")
-                    return
-                entry = per_metric[key] = {}
-                self._series += 1
             for index, rendered in found.items():
-                known = entry.get(index)
-                if known is None or rendered[0] >= known[0]:
+                known = None if entry is None else entry.get(index)
+                if known is None:
+                    if self._count >= self.max_exemplars:
+                        _report("exemplar_memory_full", f"more than {self.max_exemplars} exemplars to remember")
+                        continue
+                    self._count += 1
+                    if entry is None:
+                        entry = per_metric[key] = {}
                     entry[index] = rendered
+                elif rendered[0] >= known[0]:
+                    entry[index] = rendered  # type: ignore[index]
 
     def lookup(self, scope: Any, name: str) -> dict[Any, dict[int, tuple[int, str]]] | None:
         """The remembered series of one metric (series key → bucket index → exemplar), or None."""
         return self._metrics.get((_scope_key(scope), name))
 
     def clear(self) -> None:
+        """Forget everything (the reader shut down)."""
         with self._lock:
             self._metrics.clear()
-            self._series = 0
+            self._count = 0
 
 
 def _report(reason: str, detail: str) -> None:
@@ -562,17 +567,23 @@ class _Metric:
 
 
 def _exemplars_of(point: Any, histogram: bool, memory: dict[Any, Any] | None) -> dict[int, tuple[int, str]] | None:
-    """The exemplars to show on ``point``'s lines: from the memory when one is used, else the point's own."""
+    """The exemplars to show on ``point``'s lines: the remembered ones (when a memory is used), and the point's own
+    where they are newer (those the memory had no room for)."""
+    own = _point_exemplars(point, histogram) if point.exemplars else None
     if memory is None:
-        return _point_exemplars(point, histogram) if point.exemplars else None
+        return own
     try:
         entry = memory.get(_series_key(point.attributes))
     except Exception:
-        return None
-    if entry is None:
-        # not remembered (memory full): what this collection sampled
-        return _point_exemplars(point, histogram) if point.exemplars else None
-    return entry
+        return own
+    if entry is None or not own:
+        return own if entry is None else entry
+    merged = dict(entry)
+    for index, rendered in own.items():
+        known = merged.get(index)
+        if known is None or rendered[0] >= known[0]:
+            merged[index] = rendered
+    return merged
 
 
 def render(
@@ -720,7 +731,7 @@ class DirectPrometheusReader(PrometheusMetricReader):
         prefix: str = "",
         resource_attribute_filter: Callable[[str], bool] | None = None,
         cardinality_limits: Any = None,
-        max_exemplar_series: int = DEFAULT_MAX_EXEMPLAR_SERIES,
+        max_exemplars: int = DEFAULT_MAX_EXEMPLARS,
     ) -> None:
         super().__init__(
             disable_target_info=not target_info,
@@ -737,7 +748,7 @@ class DirectPrometheusReader(PrometheusMetricReader):
             "resource_attribute_filter": resource_attribute_filter,
         }
         self._handoff = threading.local()
-        self.exemplars = ExemplarMemory(max_exemplar_series)
+        self.exemplars = ExemplarMemory(max_exemplars)
         # prometheus_client's generate_latest on the registry: the exporter's conversion of one fresh collection
         self._collector._callback = self._feed_collector  # type: ignore[assignment]
         if isinstance(registry, DirectRegistry):
@@ -746,17 +757,21 @@ class DirectPrometheusReader(PrometheusMetricReader):
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
         if metrics_data is None:
             return
-        self._handoff.data = metrics_data
-        self.exemplars.remember(metrics_data)
+        handoff = self._handoff
+        if getattr(handoff, "waiting", False):  # a collection asked for by collect_data() on this thread
+            handoff.data = metrics_data
+        self.exemplars.remember(metrics_data)  # any collection's exemplars (also one nobody renders)
 
     def collect_data(self, timeout_millis: float = 10_000) -> MetricsData | None:
         """One collection (None when the SDK had nothing), for this thread only. May raise what the SDK raises."""
         handoff = self._handoff
         handoff.data = None
+        handoff.waiting = True
         try:
             self.collect(timeout_millis=timeout_millis)
             return handoff.data
         finally:
+            handoff.waiting = False
             handoff.data = None
 
     def render(self, *, openmetrics: bool, names: Iterable[str] | None = None, timeout_millis: float = 10_000) -> bytes:

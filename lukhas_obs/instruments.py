@@ -25,7 +25,9 @@ import keyword
 import math
 import numbers
 import operator
+import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -51,14 +53,19 @@ __all__ = [
     "HistogramHandle",
     "InfoHandle",
     "MetricHandle",
+    "ObservableCounterHandle",
     "ObservableGaugeHandle",
+    "ObservableUpDownCounterHandle",
+    "RateOfChangeHandle",
     "UpDownCounterHandle",
     "counter",
     "gauge",
     "histogram",
     "info",
     "metric",
+    "observable_counter",
     "observable_gauge",
+    "observable_updown_counter",
     "updown_counter",
 ]
 
@@ -113,9 +120,12 @@ def resolve_all() -> None:
     global _early
     from lukhas_obs.catalog import catalogs
 
+    state = _state.current
     for cat in catalogs():
         for spec in cat.metrics:
-            metric(spec.name)._resolve()
+            handle = metric(spec.name)
+            if handle._seen is not state:  # a gauge may already have bound the rates derived from it
+                handle._resolve()
     with _early_lock:
         early, _early = _early, None
     overflowed = False
@@ -156,8 +166,25 @@ class _SDKRecorder:
         self.last = value
 
 
+class _Fanout:
+    """A gauge series' recorder that also feeds the rates of change derived from it (``rate_of_change``)."""
+
+    __slots__ = ("base", "rates")
+
+    def __init__(self, base: Recorder, rates: list[Any]) -> None:
+        self.base = base
+        self.rates = rates
+
+    def __call__(self, value: float | int) -> None:
+        self.base(value)
+        for rate in self.rates:
+            rate.update(value)  # never raises; bad values were refused before
+
+
 def _level(recorder: Recorder) -> float | int:
     """The current value of a gauge series behind ``recorder`` (0 when never set)."""
+    if isinstance(recorder, _Fanout):
+        recorder = recorder.base
     if isinstance(recorder, _SDKRecorder):
         return recorder.last
     value = recorder.__self__.v  # type: ignore[attr-defined]  # the own aggregation's GaugeSeries
@@ -230,7 +257,9 @@ class MetricHandle:
         rec = state.recording
         target = None
         try:
-            if rec.aggregator is not None and self._kind.aggregated:
+            if _switched_off(self.spec):
+                pass  # this catalog's own switch (e.g. AURIS_METRICS_EXP=off): a no-op, nothing is created
+            elif rec.aggregator is not None and self._kind.aggregated:
                 s = self.spec
                 target = rec.aggregator.metric(s.otel_name, s.description, s.unit, s.kind, buckets=self._buckets())
             elif rec.meter is not None:
@@ -273,13 +302,20 @@ class MetricHandle:
         return {}
 
     def _recorder(self, attributes: dict[str, _AttrValue]) -> Recorder | None:
-        """The sink of one admitted attribute set: its aggregation series' method, or the SDK instrument."""
+        """The sink of one admitted attribute set: its aggregation series' method, or the SDK instrument (and the
+        rates of change derived from this gauge, when the catalog declares any)."""
         target, method = self._target, self._kind.method
         if target is None or not method:
             return None
         if self._rec.aggregator is not None and self._kind.aggregated:
-            return getattr(target.series(attributes), method)
-        return _SDKRecorder(target, method, attributes)
+            recorder: Recorder = getattr(target.series(attributes), method)
+        else:
+            recorder = _SDKRecorder(target, method, attributes)
+        if self.spec.kind == "gauge":
+            rates = [r for d in _derivatives(self.spec) if (r := d._rate_for(attributes)) is not None]
+            if rates:
+                return _Fanout(recorder, rates)
+        return recorder
 
     def _emit(self, value: object, attributes: Mapping[str, object]) -> None:
         """Admission, then the sink: the one recording body every kind's method delegates to. Never raises."""
@@ -587,6 +623,9 @@ class ObservableGaugeHandle(MetricHandle):
                 pairs = [(result, {})] if isinstance(result, (int, float)) else result
                 for value, attributes in pairs:
                     checked = self._value(value)
+                    if checked is not None and checked < 0 and self._kind.negative_reason is not None:
+                        drops.report(self.spec.name, self._kind.negative_reason)
+                        continue
                     entry = self._admitted(attributes) if attributes else (self._base, None)
                     if checked is not None and entry is not None:
                         out.append(Observation(checked, entry[0]))
@@ -792,6 +831,100 @@ for _bound, _unbound in (
     _install_bound_method(_bound, _unbound)
 
 
+class ObservableCounterHandle(ObservableGaugeHandle):
+    """A monotonic total read at collection time (``observe(fn)``): totals the application already keeps.
+
+    Negative totals are dropped; a total lower than the previous one is published as it is, which Prometheus'
+    ``rate()``/``increase()`` read as a counter reset (a restarted source).
+    """
+
+    _KIND = "observable_counter"
+    __slots__ = ()
+
+
+class ObservableUpDownCounterHandle(ObservableGaugeHandle):
+    """A total that may go down, read at collection time (``observe(fn)``)."""
+
+    _KIND = "observable_updown_counter"
+    __slots__ = ()
+
+
+class RateOfChangeHandle(MetricHandle):
+    """The rate of change per second of a catalog gauge over sliding windows (:mod:`lukhas_obs.rates`).
+
+    Nothing to call: every ``set``/``inc``/``dec`` of the source gauge feeds it, and each collection publishes one
+    series per window that has a value (``window="30s"``), with the source's attributes. One
+    :class:`~lukhas_obs.rates.RateOfChange` per source series, bounded by the cardinality limit.
+    """
+
+    _KIND = "rate_of_change"
+    __slots__ = ("_rates",)
+    #: The clock samples are timed with (a monotonic clock; tests may replace it).
+    clock: Callable[[], float] = time.monotonic
+
+    def __init__(self, spec: MetricSpec) -> None:
+        super().__init__(spec)
+        self._rates: dict[_Key, tuple[dict[str, _AttrValue], Any]] = {}
+
+    def _create_options(self) -> dict[str, Any]:
+        return {"callbacks": [self._collect]}
+
+    def _resolve(self) -> Any:
+        self._rates = {}
+        return super()._resolve()
+
+    def _rate_for(self, attributes: dict[str, _AttrValue]) -> Any:
+        """The RateOfChange of one source series (None when not recording or past the cardinality limit)."""
+        if self._seen is not _state.current:
+            self._resolve()
+        if self._target is None:
+            return None
+        key = _typed_key(attributes)
+        found = self._rates.get(key)
+        if found is None:
+            if len(self._rates) >= self._limit:
+                drops.report(self.spec.name, "cardinality_limit", f"limit {self._limit} attribute sets")
+                return None
+            from lukhas_obs.rates import RateOfChange
+
+            found = self._rates[key] = (
+                dict(attributes),
+                RateOfChange(self.spec.windows, where=self.spec.name, clock=type(self).clock),
+            )
+        return found[1]
+
+    def _collect(self, options: CallbackOptions) -> Iterable[Observation]:
+        out: list[Observation] = []
+        for attributes, rate in list(self._rates.values()):
+            try:
+                for window, value in rate.rates().items():
+                    out.append(Observation(value, {**attributes, "window": window}))
+            except Exception as exc:
+                drops.report(self.spec.name, "callback_error", type(exc).__name__)
+        return out
+
+
+def _derivatives(spec: MetricSpec) -> list[RateOfChangeHandle]:
+    """The rate_of_change handles whose source is the gauge ``spec``."""
+    from lukhas_obs.catalog import catalogs
+
+    out: list[RateOfChangeHandle] = []
+    for cat in catalogs():
+        if cat.name == spec.catalog:
+            out += [metric(m.name) for m in cat.metrics if m.source == spec.name]  # type: ignore[misc]
+    return out
+
+
+_OFF = frozenset({"off", "false", "0", "no", "disabled"})
+
+
+def _switched_off(spec: MetricSpec) -> bool:
+    """True when the catalog's own switch variable (``switch:``) says off."""
+    if not spec.switch:
+        return False
+    return os.environ.get(spec.switch, "").strip().lower() in _OFF
+
+
 class InfoHandle(MetricHandle):
     """Constant facts as the labels of one series at 1 (``luna_system_info``), like prometheus_client's ``Info``.
 
@@ -840,6 +973,9 @@ _HANDLE_TYPES: dict[str, type[MetricHandle]] = {
     "histogram": HistogramHandle,
     "gauge": GaugeHandle,
     "observable_gauge": ObservableGaugeHandle,
+    "observable_counter": ObservableCounterHandle,
+    "observable_updown_counter": ObservableUpDownCounterHandle,
+    "rate_of_change": RateOfChangeHandle,
     "info": InfoHandle,
 }
 if set(_HANDLE_TYPES) != set(KINDS):  # pragma: no cover - a kind added to the table without its handle
@@ -895,6 +1031,16 @@ def gauge(metric_name: str) -> GaugeHandle:
 def info(metric_name: str) -> InfoHandle:
     """The handle of a catalog info metric (``*_info``)."""
     return _typed(metric_name, InfoHandle)
+
+
+def observable_counter(metric_name: str) -> ObservableCounterHandle:
+    """The handle of a catalog observable counter."""
+    return _typed(metric_name, ObservableCounterHandle)
+
+
+def observable_updown_counter(metric_name: str) -> ObservableUpDownCounterHandle:
+    """The handle of a catalog observable up-down counter."""
+    return _typed(metric_name, ObservableUpDownCounterHandle)
 
 
 def observable_gauge(metric_name: str) -> ObservableGaugeHandle:

@@ -109,6 +109,37 @@ KINDS: dict[str, MetricKind] = {
             doc="a value read at collection time from callbacks registered with `observe(fn)`",
         ),
         MetricKind(
+            "observable_counter",
+            "create_observable_counter",
+            None,
+            "counter",
+            monotonic=True,
+            negative_reason="negative_value",
+            observable=True,
+            shapes=("rate", "increase"),
+            doc="a monotonic total read at collection time from state the application keeps (`observe(fn)`); "
+            "a lower total is published as a counter reset",
+        ),
+        MetricKind(
+            "observable_updown_counter",
+            "create_observable_up_down_counter",
+            None,
+            "gauge",
+            observable=True,
+            shapes=_GAUGE_SHAPES,
+            doc="a total that may go down, read at collection time (`observe(fn)`)",
+        ),
+        MetricKind(
+            "rate_of_change",
+            "create_observable_gauge",
+            None,
+            "gauge",
+            observable=True,
+            shapes=_GAUGE_SHAPES,
+            doc="the rate of change per second of a catalog gauge (`source:`) over sliding `windows:` "
+            "(least-squares slope, like PromQL's `deriv()`), one series per `window` label",
+        ),
+        MetricKind(
             "info",
             "create_observable_gauge",
             "info",

@@ -169,6 +169,16 @@ def _specs(model: CatalogDoc) -> tuple[tuple[MetricSpec, ...], tuple[SpanSpec, .
         for key, body in (model.attributes or {}).items()
     }
     common = tuple(model.common_attributes or ())
+    declared = {m.name: m for m in model.metrics or ()}
+
+    def attributes_of(m: Any) -> tuple[AttributeSpec, ...]:
+        if m.kind != "rate_of_change":
+            return tuple(attributes[key] for key in m.attributes or ())
+        source = declared.get(m.source or "")
+        inherited = tuple(attributes[key] for key in (source.attributes or ()) if key in attributes) if source else ()
+        labels = tuple(_window_label(w) for w in m.windows or ())
+        return (*inherited, AttributeSpec("window", "The sliding window of the rate.", labels))
+
     metrics = tuple(
         MetricSpec(
             name=m.name,
@@ -176,7 +186,7 @@ def _specs(model: CatalogDoc) -> tuple[tuple[MetricSpec, ...], tuple[SpanSpec, .
             kind=as_kind(m.kind),
             unit=m.unit,
             description=m.description,
-            attributes=tuple(attributes[key] for key in m.attributes or ()),
+            attributes=attributes_of(m),
             common_attributes=common,
             # floats, as prometheus_client spells them (le="1.0"): an integer boundary would be another series
             buckets=tuple(_float(b) for b in (bucket_sets[m.buckets] if isinstance(m.buckets, str) else m.buckets))
@@ -185,6 +195,9 @@ def _specs(model: CatalogDoc) -> tuple[tuple[MetricSpec, ...], tuple[SpanSpec, .
             component=m.component,
             catalog=model.catalog,
             start_at_zero=model.start_at_zero,
+            source=m.source,
+            windows=tuple(_window_label(w) for w in m.windows or ()),
+            switch=model.switch,
         )
         for m in model.metrics or ()
     )
@@ -200,6 +213,18 @@ def _specs(model: CatalogDoc) -> tuple[tuple[MetricSpec, ...], tuple[SpanSpec, .
         for s in model.spans or ()
     )
     return metrics, spans, common
+
+
+def _window_label(window: Any) -> str:
+    """A window as its ``window`` label (``30s`` as written; a number of seconds as ``30s``)."""
+    if isinstance(window, str):
+        return window
+    try:
+        from lukhas_obs.rates import parse_window
+
+        return parse_window(window).label
+    except ValueError:
+        return str(window)  # refused by the spec validation with the accepted forms
 
 
 def _float(boundary: Any) -> Any:

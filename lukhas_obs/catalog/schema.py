@@ -175,6 +175,14 @@ class MetricDoc(Model):
     attributes: list[Name] | None = Field(
         None, description="Call-time attributes, by key of the catalog's ``attributes``."
     )
+    source: Name | None = Field(
+        None, description="rate_of_change only: the catalog gauge whose rate of change per second this is."
+    )
+    windows: list[Name | Number] | None = Field(
+        None,
+        description="rate_of_change only: sliding windows (``30s``, ``1m``, ``5m``), one series each with a "
+        "``window`` label; the series also carry the source's attributes.",
+    )
 
     @field_validator("buckets")
     @classmethod
@@ -224,6 +232,11 @@ class CatalogDoc(Model):
     )
     bucket_sets: dict[Name, list[Number]] | None = Field(
         None, description="Named bucket boundary lists histograms refer to by name."
+    )
+    switch: Name | None = Field(
+        None,
+        description="An environment variable that turns this catalog's metrics into no-ops when it is off, false, "
+        "0 or no at configure (other catalogs, traces and self-telemetry are untouched).",
     )
     start_at_zero: bool = Field(
         False,

@@ -29,7 +29,17 @@ if TYPE_CHECKING:  # pragma: no cover - slo and dashboard load with those sectio
     from lukhas_obs.catalog.dashboard import DashboardSpec
     from lukhas_obs.catalog.slo import SloSet
 
-MetricKind = Literal["counter", "updown_counter", "histogram", "gauge", "observable_gauge", "info"]
+MetricKind = Literal[
+    "counter",
+    "updown_counter",
+    "histogram",
+    "gauge",
+    "observable_gauge",
+    "observable_counter",
+    "observable_updown_counter",
+    "rate_of_change",
+    "info",
+]
 SpanKind = Literal["internal", "server", "client", "producer", "consumer"]
 
 METRIC_KINDS: tuple[str, ...] = get_args(MetricKind)
@@ -102,6 +112,11 @@ class MetricSpec:
     catalog: str = ""
     #: Present at 0 from configure when the metric has no call-time attributes (prometheus_client's behaviour).
     start_at_zero: bool = False
+    #: rate_of_change: the gauge whose rate of change this is, and the windows (``30s``-style labels).
+    source: str | None = None
+    windows: tuple[str, ...] = ()
+    #: An environment variable that turns this catalog's metrics off (``off``/``false``/``0``/``no``) at configure.
+    switch: str | None = None
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -319,6 +334,10 @@ def _validate(catalog: Catalog) -> Iterable[str]:
             if sample in seen_samples:
                 yield f"{m.name}: Prometheus sample name {sample!r} is also produced by {seen_samples[sample]!r}"
             seen_samples.setdefault(sample, m.name)
+        if m.source is not None:
+            source = next((s for s in catalog.metrics if s.name == m.source), None)
+            if source is None or source.kind != "gauge":
+                yield f"{m.name}: source {m.source!r} is not a gauge of this catalog"
         if m.otel_name in seen_otel:
             yield f"{m.name}: OTel instrument name {m.otel_name!r} is also used by {seen_otel[m.otel_name]!r}"
         seen_otel.setdefault(m.otel_name, m.name)
@@ -381,6 +400,17 @@ def _validate_metric(m: MetricSpec) -> Iterable[str]:
     suffix = KINDS[m.kind].name_suffix
     if suffix and not m.name.endswith(suffix):
         yield f"the Prometheus name of a {m.kind} must end in {suffix!r}"
+    if m.kind == "rate_of_change":
+        if not m.source:
+            yield "a rate_of_change needs source: the name of the catalog gauge it derives from"
+        try:
+            from lukhas_obs.rates import parse_windows
+
+            parse_windows(list(m.windows))
+        except ValueError as exc:
+            yield f"windows: {exc}"
+    elif m.source is not None or m.windows:
+        yield f"only a rate_of_change takes source and windows, not a {m.kind}"
     labels: dict[str, str] = {c: "common attribute" for c in m.common_attributes}
     for attr in m.attributes:
         if not _ATTR_KEY_RE.match(attr.key):

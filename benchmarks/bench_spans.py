@@ -216,6 +216,7 @@ def lukhas_configured(pipeline: str) -> Iterator[Any]:
         metrics_exporter="prometheus",
         reconfigure=True,
     )
+    assert telemetry.tracer_provider is not None, "lukhas-obs is disabled: nothing to measure"
     telemetry.tracer_provider.add_span_processor(_processor(pipeline, telemetry.settings))
     try:
         yield telemetry

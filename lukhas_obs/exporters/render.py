@@ -87,6 +87,7 @@ _TRACE_ID_MAX = (1 << 128) - 1
 _SPAN_ID_MAX = (1 << 64) - 1
 _INT_FAST_MIN = -(1 << 53)  # ints whose float repr is "<int>.0"
 _INT_FAST_MAX = 1_000_000  # floatToGoString switches to exponent notation from 1e6 on
+_NEG_INF = float("-inf")
 #: floatToGoString(n) for small non-negative ints (bucket counts), looked up instead of formatted.
 _SMALL = {n: f"{n}.0" for n in range(4096)}
 _CACHE_LIMIT = 4096
@@ -103,8 +104,13 @@ _SUFFIXES = {_COUNTER: ("_total",), _GAUGE: ("",), _HISTOGRAM: ("_bucket", "_cou
 
 
 def _num(value: Any) -> str:
-    """``floatToGoString(value)``, with a shortcut for the ints whose answer is ``"<int>.0"``."""
-    if value.__class__ is int and _INT_FAST_MIN <= value < _INT_FAST_MAX:
+    """``floatToGoString(value)``, with shortcuts for the ints whose answer is ``"<int>.0"`` and the floats whose
+    answer is their ``repr`` (finite and below 1e6, where Go and Python notation agree)."""
+    cls = value.__class__
+    if cls is float:
+        if _NEG_INF < value < _INT_FAST_MAX:
+            return repr(value)
+    elif cls is int and _INT_FAST_MIN <= value < _INT_FAST_MAX:
         return f"{value}.0"
     return floatToGoString(value)
 

@@ -18,6 +18,7 @@ from lukhas_obs.errors import CatalogError, ConfigurationError
 COMMAND_MODULES: tuple[str, ...] = (
     "lukhas_obs.demo",
     "lukhas_obs.generate",
+    "lukhas_obs.migrate",
     "lukhas_obs.slotools",
     "lukhas_obs.tracefile",
 )

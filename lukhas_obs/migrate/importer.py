@@ -92,7 +92,7 @@ __all__ = [
 #: The catalog kind of a prometheus_client Info (being added to the catalog schema).
 INFO_KIND = "info"
 #: Catalog-level list of the labels filled from settings on every series; ``[]``: none (being added).
-COMMON_LABELS_KEY = "common_labels"
+COMMON_LABELS_KEY = "common_attributes"
 #: Attribute option declaring a label the credential heuristic matches "not a secret" (being added).
 SECRET_KEY = "secret"
 #: Catalog option: unlabelled metrics present at 0 from configure, as prometheus_client shows them (written once

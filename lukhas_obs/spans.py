@@ -752,7 +752,7 @@ class _Prepared:
     """A scope's attributes, split once: the span's (sanitised), each metric's (declared keys), and the fast path's
     ``BoundedAttributes`` template of the span's (per span limits). Shared by equal scopes (:func:`_memo_key`)."""
 
-    __slots__ = ("failure_attrs", "fast_attrs", "handles", "metric_attrs", "span_attrs")
+    __slots__ = ("failure_attrs", "fast_attrs", "handles", "metric_attrs", "record", "span_attrs")
 
     def __init__(
         self,
@@ -760,11 +760,14 @@ class _Prepared:
         metric_attrs: dict[str, object],
         failure_attrs: dict[str, object],
         handles: tuple[object, ...],
+        record: Callable[[float], None] | None = None,
     ) -> None:
         self.span_attrs = span_attrs
         self.metric_attrs = metric_attrs
         self.failure_attrs = failure_attrs
         self.handles = handles  # keeps the handles whose id() is in the memo key alive as long as the entry
+        #: The timed histogram bound to ``metric_attrs`` (``bind(...).record``; None: record through the handle)
+        self.record = record
         #: (span limits, attribute items, BoundedAttributes template), made on first fast-path use per limits
         self.fast_attrs: tuple[SpanLimits, tuple[tuple[str, Any], ...], dict[str, Any]] | None = None
 
@@ -909,7 +912,15 @@ class SpanScope:
         except Exception as internal:  # a hostile attribute key (its __hash__/__eq__ raises)
             drops.report(name, "internal_error", type(internal).__name__)
             metric_attrs, failure_attrs = {}, {}
-        prep = self._prep = _Prepared(span_attrs, metric_attrs, failure_attrs, (self._histogram, self._failures))
+        record = None
+        if self._histogram is not None:
+            try:  # bound once: validated once per configuration instead of per measurement
+                record = self._histogram.bind(**metric_attrs).record
+            except Exception:  # pragma: no cover - handles never raise; then record through the handle
+                record = None
+        prep = self._prep = _Prepared(
+            span_attrs, metric_attrs, failure_attrs, (self._histogram, self._failures), record
+        )
         if key is not None:
             if len(_prepared_memo) >= MAX_PREPARED:
                 _prepared_memo.clear()  # bounded: a process with endless distinct values keeps only recent ones
@@ -1046,7 +1057,11 @@ class SpanScope:
         try:
             prep = cast(_Prepared, self._prep)  # set by _open
             if self._histogram is not None:
-                self._histogram.record(perf_counter() - state.start, **prep.metric_attrs)
+                elapsed = perf_counter() - state.start
+                if prep.record is not None:
+                    prep.record(elapsed)
+                else:
+                    self._histogram.record(elapsed, **prep.metric_attrs)
             if isinstance(exc, Exception):
                 if self._failures is not None:
                     attrs = prep.failure_attrs

@@ -20,6 +20,7 @@ from typing import Any
 from lukhas_obs import flows, propagation, runtime
 from lukhas_obs._version import __version__
 from lukhas_obs.catalog import Catalog, MetricSpec, SpanSpec, catalogs, load_catalog, register, register_yaml
+from lukhas_obs.collect_hooks import before_collect
 from lukhas_obs.errors import AlreadyConfiguredError, CatalogError, ConfigurationError
 from lukhas_obs.exporters import prometheus as _prometheus
 from lukhas_obs.exporters.prometheus import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
@@ -80,6 +81,7 @@ __all__ = [
     "UpDownCounterHandle",
     "__version__",
     "active",
+    "before_collect",
     "catalogs",
     "configure",
     "counter",

@@ -48,7 +48,7 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from prometheus_client import CollectorRegistry
 
-from lukhas_obs import _state, drops, instruments, tracer_provider
+from lukhas_obs import _state, collect_hooks, drops, instruments, tracer_provider
 from lukhas_obs._compat import metric_producer
 from lukhas_obs._version import __version__
 from lukhas_obs.aggregation import Aggregator
@@ -468,6 +468,7 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
     readers += push_readers
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
     aggregator = own_aggregation(meter_provider) if settings.aggregation == "own" else None
+    collect_hooks.install(meter_provider)  # before every other callback: hooks run first at each collection
 
     tracer_provider = TracerProvider(resource=resource, span_limits=limits, shutdown_on_exit=False)
 

@@ -472,6 +472,52 @@ def many_roots() -> list[Any]:
     return seen
 
 
+def interleaved_tasks() -> list[Any]:
+    """Two asyncio tasks with spans open across awaits: each child's parent is its own task's span."""
+
+    async def worker(name: str) -> bool:
+        with lukhas_obs.span(f"task-{name}") as outer:
+            await asyncio.sleep(0)
+            with lukhas_obs.span(f"step-{name}") as step:
+                await asyncio.sleep(0)
+                ok = step.parent.span_id == outer.get_span_context().span_id
+            await asyncio.sleep(0)
+            return ok and trace.get_current_span() is outer
+
+    async def both() -> list[bool]:
+        return list(await asyncio.gather(worker("a"), worker("b")))
+
+    return asyncio.run(both())
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def exit_in_another_context() -> list[Any]:
+    """A scope entered in one context and exited in a copy: the SDK's detach logs its failure; the span still ends
+    and the caller's context is left as the SDK leaves it."""
+    import contextvars
+
+    capture = _Capture()
+    logger = logging.getLogger("opentelemetry.context")
+    logger.addHandler(capture)
+    try:
+        scope = lukhas_obs.span("crossed")
+        inner = scope.__enter__()
+        contextvars.copy_context().run(scope.__exit__, None, None, None)
+        still_current = trace.get_current_span() is inner
+        otel_context.attach(otel_context.Context())  # leave the test's context clean
+    finally:
+        logger.removeHandler(capture)
+    return [still_current, capture.messages == ["Failed to detach context"], not inner.is_recording()]
+
+
 # -- the differential tests ---------------------------------------------------------------------------------------
 
 
@@ -486,6 +532,8 @@ def many_roots() -> list[Any]:
         third_party_inside_and_outside,
         remote_parents,
         many_roots,
+        interleaved_tasks,
+        exit_in_another_context,
     ],
 )
 def test_fast_path_exports_what_the_public_path_exports(scenario, caplog):
@@ -804,6 +852,33 @@ def test_equal_but_different_values_are_not_merged_by_the_memo(exporter):
         (float, "-0.0"),
         (int, "1"),
     ]
+
+
+def test_threads_each_get_their_own_parents(exporter):
+    """Spans from several threads at once through the fast path: every child's parent is its own thread's span."""
+    import threading
+
+    assert spans.fast_path_active()
+    errors: list[str] = []
+
+    def work(n: int) -> None:
+        for i in range(200):
+            with lukhas_obs.span(f"t{n}", i=i) as outer, lukhas_obs.span(f"t{n}.child") as child:
+                if child.parent.span_id != outer.get_span_context().span_id:
+                    errors.append(f"{n}/{i}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    finished = exporter.get_finished_spans()
+    assert len(finished) == 4 * 200 * 2
+    by_id = {s.context.span_id: s for s in finished}
+    for s in finished:
+        if s.name.endswith(".child"):
+            assert by_id[s.parent.span_id].name == s.name[: -len(".child")]
 
 
 # -- the benchmark runs -----------------------------------------------------------------------------------------------

@@ -513,18 +513,27 @@ class MetricState:
         invalid = INVALID_SPAN
         reservoir = _reservoir_module
 
+        trace_based = type(exemplar_filter) is TraceBasedExemplarFilter  # the default: its test inlined below
+
         def offer(series: Any, value: float | int, ctx: Context | None) -> None:
             try:
                 if ctx is None:
                     ctx = get_current()
-                now = time_ns()
-                if mode != _EX_ON and not exemplar_filter.should_sample(value, now, series._a, ctx):
-                    return
                 span = get_span(ctx)
                 ids = None
-                if span != invalid:
+                if trace_based:  # TraceBasedExemplarFilter.should_sample, without looking the span up twice
                     sc = span.get_span_context()
+                    if not sc.trace_flags.sampled:
+                        return
+                    now = time_ns()
                     ids = (sc.span_id, sc.trace_id)
+                else:
+                    now = time_ns()
+                    if mode != _EX_ON and not exemplar_filter.should_sample(value, now, series._a, ctx):
+                        return
+                    if span != invalid:
+                        sc = span.get_span_context()
+                        ids = (sc.span_id, sc.trace_id)
                 with exlock:
                     ex = series.ex
                     if ex is None:

@@ -1386,12 +1386,12 @@ def _ratio(value: float | None) -> str:
 
 
 def render_targets(targets: Sequence[Target]) -> str:
-    """The target table: one line per target with its measured ratio, limit and PASS/MISS."""
+    """The target table: one line per target with its measured ratio (3 decimals, so a MISS never reads like the
+    limit), the limit and PASS/MISS."""
     lines = ["| target | source | measured | limit | result |", "|---|---|---:|---:|---|"]
     for target in targets:
-        lines.append(
-            f"| {target.text} | {target.source} | {_ratio(target.ratio)} | ≤ {target.limit:g}× | {target.status} |"
-        )
+        measured = "—" if target.ratio is None else f"{target.ratio:.3f}×"
+        lines.append(f"| {target.text} | {target.source} | {measured} | ≤ {target.limit:g}× | {target.status} |")
     return "\n".join(lines)
 
 

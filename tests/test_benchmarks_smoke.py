@@ -101,7 +101,7 @@ def test_every_target_is_reported_with_a_measured_ratio(quick_run: tuple[dict[st
         assert target["status"] in ("PASS", "MISS"), target  # which one is the run's verdict, never asserted
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         assert cells[0] == target["text"]
-        assert cells[2] == f"{target['ratio']:.2f}×"  # the measured number is in the table
+        assert cells[2] == f"{target['ratio']:.3f}×"  # the measured number is in the table
         assert cells[4] == target["status"]
 
 

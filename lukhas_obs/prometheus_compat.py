@@ -72,11 +72,13 @@ exports them), negative counter increments and histogram observations are droppe
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import inspect
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -214,12 +216,20 @@ def _text_argument(value: object, what: str) -> str:
 
 
 def _caller_module() -> str:
-    """The module defining the metric (for the ``catalog import`` hint); never raises."""
+    """The file (relative to the working directory when inside it) or module defining the metric, for the
+    ``catalog import`` hint; never raises."""
     try:
         frame = sys._getframe(1)
         while frame is not None and frame.f_globals.get("__name__") == __name__:
             frame = frame.f_back  # type: ignore[assignment]
-        name = frame.f_globals.get("__name__") if frame is not None else None
+        if frame is None:
+            return "MODULE"
+        path = frame.f_globals.get("__file__")
+        if isinstance(path, str) and path.endswith(".py"):
+            with contextlib.suppress(ValueError):
+                return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+            return path
+        name = frame.f_globals.get("__name__")
         return name if isinstance(name, str) and name != "__main__" else "MODULE"
     except Exception:
         return "MODULE"
@@ -315,6 +325,43 @@ def _number(value: object) -> object:
         return value
 
 
+#: The drop reasons of this module, and the reason of ``lukhas_obs_dropped_measurements_total`` each is counted
+#: under while the self-telemetry catalog does not enumerate it (its ``reason`` label folds unknown values).
+_FALLBACK_REASONS = {
+    "missing_label_values": "unknown_attribute",
+    "incorrect_labels": "unknown_attribute",
+    "labels_on_child": "unknown_attribute",
+    "labels_without_labelnames": "unknown_attribute",
+    "invalid_label_value": "invalid_attribute_value",
+    "invalid_info_value": "invalid_attribute_value",
+    "set_on_observable_gauge": "wrong_kind",
+    "set_function_error": "callback_error",
+    "remove_unsupported": "wrong_kind",
+    "reset_unsupported": "wrong_kind",
+}
+_counted_reasons: frozenset[str] | None = None
+
+
+def _reason(reason: str) -> str:
+    """The reason ``reason`` is counted under: itself once the self-telemetry catalog lists it, else its fallback."""
+    global _counted_reasons
+    if _counted_reasons is None:
+        try:
+            spec = lukhas_obs.metric(drops.DROPPED_MEASUREMENTS).spec.attribute("reason")
+            _counted_reasons = frozenset(spec.values or ()) if spec is not None else frozenset()
+        except Exception:
+            _counted_reasons = frozenset()
+    if reason in _counted_reasons or reason not in _FALLBACK_REASONS:
+        return reason
+    return _FALLBACK_REASONS[reason]
+
+
+def _report(metric: str, reason: str, detail: str = "") -> None:
+    """Drop one measurement (warned once per metric and reason, counted); ``detail`` names what, never a value."""
+    counted = _reason(reason)
+    drops.report(metric, counted, detail if counted == reason else f"{reason}: {detail}" if detail else reason)
+
+
 class _Refused:
     """A stand-in for a bound handle whose measurements are all dropped for one reason (warned once, counted)."""
 
@@ -326,7 +373,7 @@ class _Refused:
         self._detail = detail
 
     def _drop(self, *args: object, **kwargs: object) -> None:
-        drops.report(self._metric, self._reason, self._detail)
+        _report(self._metric, self._reason, self._detail)
 
     add = record = set = inc = dec = info = _drop
 
@@ -654,7 +701,7 @@ class _MetricBase:
                 self._children.pop(tuple(_label_text(v) for v in labelvalues), None)  # type: ignore[arg-type]
         except Exception:
             pass
-        drops.report(self._spec.name, "remove_unsupported", "the OTel model cannot delete a series; it stays")
+        _report(self._spec.name, "remove_unsupported", "the OTel model cannot delete a series; it stays")
 
     def remove_by_labels(self, labels: Mapping[str, object]) -> None:
         """Forget the children matching ``labels``; their series stay (see :meth:`remove`)."""
@@ -666,13 +713,13 @@ class _MetricBase:
                         self._children.pop(values, None)
         except Exception:
             pass
-        drops.report(self._spec.name, "remove_unsupported", "the OTel model cannot delete a series; it stays")
+        _report(self._spec.name, "remove_unsupported", "the OTel model cannot delete a series; it stays")
 
     def clear(self) -> None:
         """Forget every child; their series stay (see :meth:`remove`)."""
         if self._children:
             self._children.clear()
-            drops.report(self._spec.name, "remove_unsupported", "the OTel model cannot delete a series; it stays")
+            _report(self._spec.name, "remove_unsupported", "the OTel model cannot delete a series; it stays")
 
     # -- introspection
 
@@ -736,7 +783,7 @@ class Counter(_MetricBase):
 
     def reset(self) -> None:
         """Not possible: a cumulative OTel counter never goes back to 0 (warned once, counted)."""
-        drops.report(self._spec.name, "reset_unsupported", "a cumulative OTel counter cannot be reset")
+        _report(self._spec.name, "reset_unsupported", "a cumulative OTel counter cannot be reset")
 
     def count_exceptions(
         self, exception: type[BaseException] | tuple[type[BaseException], ...] = Exception
@@ -769,7 +816,7 @@ class _Functions:
             try:
                 value = float(function())
             except Exception as exc:  # prometheus_client fails the whole scrape here; lukhas-obs drops one series
-                drops.report(self.metric, "set_function_error", type(exc).__name__)
+                _report(self.metric, "set_function_error", type(exc).__name__)
                 continue
             out.append((value, dict(zip(keys, values, strict=True))))
         return out
@@ -1018,11 +1065,11 @@ class Info(_MetricBase):
             for key, value in dict(val).items():
                 text = None if value is None else _label_text(value)
                 if not isinstance(key, str) or text is None:
-                    drops.report(self._spec.name, "invalid_info_value", "None or a value str() could not convert")
+                    _report(self._spec.name, "invalid_info_value", "None or a value str() could not convert")
                     return
                 given[str.__str__(key)] = text
         except Exception as exc:
-            drops.report(self._spec.name, "invalid_info_value", type(exc).__name__)
+            _report(self._spec.name, "invalid_info_value", type(exc).__name__)
             return
         self._handle.info(given)
 
@@ -1055,7 +1102,7 @@ def _families(names: Iterable[str] | None) -> list[Any]:
     try:
         return list(text_string_to_metric_families(body.decode("utf-8")))
     except Exception as exc:
-        drops.report("prometheus_compat", "collect_failed", type(exc).__name__)
+        drops.report("prometheus_compat", "internal_error", type(exc).__name__)
         return []
 
 

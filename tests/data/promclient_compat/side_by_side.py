@@ -17,11 +17,11 @@ of one fake clock (each timed block reads it twice, on entry and on exit), so bo
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import sys
 import urllib.request
-from pathlib import Path
 from types import ModuleType
 
 import prometheus_client
@@ -94,7 +94,11 @@ def workload(mod: ModuleType) -> None:
     mod.update_emotional_metrics({"empathy": 0.9, "stability": 0.8, "complexity": 4})
     mod.update_co_evolution_metrics({"depth": 7, "quality": 0.85, "phi_alignment": 0.95})
     mod.update_system_metrics(
-        {"redis_connected": True, "redis_keys": {"consciousness:*": 12, "memory:*": 40, "phi:*": 3}, "cache_hit_rate": 0.93}
+        {
+            "redis_connected": True,
+            "redis_keys": {"consciousness:*": 12, "memory:*": 40, "phi:*": 3},
+            "cache_hit_rate": 0.93,
+        }
     )
     mod.update_system_metrics({"redis_connected": False, "redis_keys": {"memory:*": 41}})
     mod.calculate_phi_ratios()
@@ -117,10 +121,8 @@ def workload(mod: ModuleType) -> None:
     tool = mod.track_tool_call("phi_calculator")(lambda ok: ok or 1 / 0)
     tool(True)
     tool(True)
-    try:
+    with contextlib.suppress(ZeroDivisionError):
         tool(False)
-    except ZeroDivisionError:
-        pass
 
     mod.emotional_analyses_total.inc()
     mod.emotional_analyses_total.inc(2)
@@ -158,10 +160,8 @@ def workload(mod: ModuleType) -> None:
     def fails() -> None:
         raise KeyError("counted")
 
-    try:
+    with contextlib.suppress(KeyError):
         fails()
-    except KeyError:
-        pass
     mod.luna_info.info(
         {
             "version": "0.2",

@@ -15,6 +15,7 @@ other exception a parser lets through into a :class:`~lukhas_obs.errors.Configur
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 import re
@@ -39,6 +40,21 @@ DEFAULT_SHUTDOWN_TIMEOUT_S = 5.0
 DEFAULT_CARDINALITY_LIMIT = 1000
 #: Longest accepted duration: beyond it the SDK's and threading's waits overflow (``threading.TIMEOUT_MAX``).
 MAX_DURATION_S = 86400.0
+DEFAULT_METRICS_PATH = "/metrics"
+#: The built-in server's liveness path (not configurable; no metrics path may take it).
+HEALTH_PATH = "/health"
+JSON_CONTENT_TYPE = "application/json"
+TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
+#: ``(content type, body)``: what ``/health`` answered before the body was configurable.
+DEFAULT_HEALTH_BODY = (JSON_CONTENT_TYPE, '{"status": "ok"}')
+#: Largest ``/health`` body, in UTF-8 bytes; JSON nesting depth and item count of a mapping.
+MAX_HEALTH_BODY_BYTES = 4096
+MAX_HEALTH_JSON_DEPTH = 16
+MAX_HEALTH_JSON_ITEMS = 512
+#: Longest metrics path; most ``metrics_endpoints``; most catalogs per endpoint.
+MAX_URL_PATH_CHARS = 256
+MAX_METRICS_ENDPOINTS = 32
+MAX_ENDPOINT_CATALOGS = 32
 
 PROTOCOLS = ("grpc", "http/protobuf")
 _PROTOCOL_ALIASES = {"grpc": "grpc", "http/protobuf": "http/protobuf", "http": "http/protobuf"}
@@ -53,6 +69,8 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _HEADER_VALUE_BAD_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+_URL_PATH_RE = re.compile(r"/[A-Za-z0-9._~/-]*")
+_BODY_BAD_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # tab, LF, CR allowed
 
 # Resource keys that have a first-class setting; OTEL_RESOURCE_ATTRIBUTES values for them are a fallback only.
 FIRST_CLASS_KEYS = frozenset(
@@ -531,6 +549,208 @@ def parse_compression(value: object, where: Where) -> str:
     return value.lower()
 
 
+# --- serving: paths, /health body, per-endpoint catalogs --------------------------------------------------------------
+
+_PATH_ACCEPTED = (
+    f"a URL path of at most {MAX_URL_PATH_CHARS} characters starting with '/': letters, digits, '.', '_', '~', '-' "
+    "and '/' (no query, no '%', no empty, '.' or '..' segment), other than /health"
+)
+
+
+def path_problem(value: object) -> str | None:
+    """What is wrong with ``value`` as a metrics path (None: nothing), said without quoting it: a refused path may
+    be a pasted credential, and the message must not carry it (at most one offending punctuation character)."""
+    if not isinstance(value, str):
+        return f"a {type(value).__name__}, not text"
+    text = str.__getitem__(value, slice(None))
+    if len(text) > MAX_URL_PATH_CHARS:
+        return f"a path of {len(text)} characters"
+    if not text.startswith("/"):
+        return f"a {len(text)}-character value that does not start with '/'"
+    match = _URL_PATH_RE.match(text)
+    end = match.end() if match is not None else 0
+    if end < len(text):
+        bad = text[end]
+        shown = repr(bad) if bad in "?#%&=;:@!$'()*+, \t\\\"<>[]^`{|}" else "a character"
+        return f"a {len(text)}-character path with {shown} at position {end}, which paths may not hold"
+    if text == HEALTH_PATH:
+        return "/health, which is the liveness path"
+    segments = text[1:].split("/")
+    if text != "/" and any(segment == "" for segment in segments[:-1]):
+        return f"a {len(text)}-character path with an empty segment ('//')"
+    if any(segment in (".", "..") for segment in segments):
+        return f"a {len(text)}-character path with a '.' or '..' segment"
+    return None
+
+
+def url_path(value: object) -> str | None:
+    """``value`` as a metrics path, or None when it is not one (see ``_PATH_ACCEPTED``). Never raises."""
+    if path_problem(value) is not None:
+        return None
+    return str.__getitem__(value, slice(None))  # type: ignore[arg-type]
+
+
+def parse_url_path(value: object, where: Where) -> str:
+    """A metrics path: exact, ASCII, without a query, dot segments or percent-escapes (see ``_PATH_ACCEPTED``)."""
+    problem = path_problem(value)
+    if problem is not None:
+        raise where.error(problem, _PATH_ACCEPTED)
+    return str.__getitem__(value, slice(None))  # type: ignore[arg-type]
+
+
+def _json_copy(value: object, depth: int, budget: list[int]) -> object:
+    """A plain JSON-serialisable copy of ``value`` (str subclasses made plain), or ValueError. Bounded in depth and
+    items; numbers finite and at most 128 bits; text without lone surrogates."""
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_HEALTH_JSON_DEPTH:
+        raise ValueError("too large")
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = str.__getitem__(value, slice(None))
+        if _SURROGATE_RE.search(text):
+            raise ValueError("lone surrogate")
+        return text
+    if isinstance(value, int):
+        number = int.__index__(value)
+        if number.bit_length() > 128:
+            raise ValueError("huge int")
+        return number
+    if isinstance(value, float):
+        number_f = float.__float__(value)
+        if not math.isfinite(number_f):
+            raise ValueError("not finite")
+        return number_f
+    if isinstance(value, Mapping):
+        copied: dict[str, object] = {}
+        for key, item in list(value.items())[: MAX_HEALTH_JSON_ITEMS + 1]:
+            if not isinstance(key, str):
+                raise ValueError("key")
+            copied[str(_json_copy(key, depth + 1, budget))] = _json_copy(item, depth + 1, budget)
+        return copied
+    if isinstance(value, (list, tuple)):
+        return [_json_copy(item, depth + 1, budget) for item in value[: MAX_HEALTH_JSON_ITEMS + 1]]
+    raise ValueError("type")
+
+
+_HEALTH_ACCEPTED = (
+    f"a JSON object (a mapping of str keys to JSON values, served as {JSON_CONTENT_TYPE}) or non-empty text "
+    f"(text that is a JSON object is served as {JSON_CONTENT_TYPE}, other text as text/plain), at most "
+    f"{MAX_HEALTH_BODY_BYTES} UTF-8 bytes, no control characters but tab and newline, no lone surrogates"
+)
+
+
+def parse_health_body(value: object, where: Where) -> tuple[str, str]:
+    """``(content type, body)`` of ``/health``: a mapping as JSON (``json.dumps``: ``{"status": "ok"}``), text
+    that parses as a JSON object as given (JSON), any other text as ``text/plain; charset=utf-8``."""
+    if isinstance(value, str):
+        text = str.__getitem__(value, slice(None))
+        if (
+            not text.strip()
+            or len(text) > MAX_HEALTH_BODY_BYTES
+            or _BODY_BAD_RE.search(text)
+            or len(text.encode("utf-8")) > MAX_HEALTH_BODY_BYTES
+        ):
+            raise where.error(value, _HEALTH_ACCEPTED)
+        if text.lstrip().startswith("{"):
+            parsed: object = None
+            try:
+                parsed = json.loads(text)
+            except (ValueError, RecursionError):
+                parsed = None
+            if not isinstance(parsed, dict):
+                raise where.error(value, _HEALTH_ACCEPTED)
+            return (JSON_CONTENT_TYPE, text)
+        return (TEXT_CONTENT_TYPE, text)
+    if isinstance(value, Mapping):
+        copied: object = None
+        try:
+            copied = _json_copy(value, 0, [MAX_HEALTH_JSON_ITEMS])
+            body = json.dumps(copied, allow_nan=False)
+        except (ValueError, TypeError, RecursionError):
+            body = None
+        if body is None or len(body.encode("utf-8")) > MAX_HEALTH_BODY_BYTES:
+            raise where.error(value, _HEALTH_ACCEPTED)
+        return (JSON_CONTENT_TYPE, body)
+    raise where.error(value, _HEALTH_ACCEPTED)
+
+
+def _endpoint_items(value: object, where: Where, expected: str) -> list[tuple[object, object]]:
+    """The (path, catalogs) pairs of the argument (a mapping) or the variable (``/p=a+b,/q=c``)."""
+    if isinstance(value, str):
+        pairs: list[tuple[object, object]] = []
+        for member in str.__getitem__(value, slice(None)).split(",")[: MAX_METRICS_ENDPOINTS + 1]:
+            if not member.strip():
+                continue
+            path, sep, names = member.strip().partition("=")
+            if not sep:
+                raise where.error(value, expected)
+            pairs.append((path.strip(), [n for n in re.split(r"[+\s]+", names) if n]))
+        return pairs
+    if isinstance(value, Mapping):
+        return list(value.items())[: MAX_METRICS_ENDPOINTS + 1]
+    raise where.error(value, expected)
+
+
+def parse_metrics_endpoints(value: object, where: Where) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Extra metrics paths, each serving the families of chosen catalogs (or systems' catalogs), sorted by path.
+
+    Paths are checked like ``metrics_path``; every name must be a catalog registered now or a known system (its
+    catalogs are registered here): a typo is refused naming the accepted names, since an endpoint serving nothing
+    would look like a dead system.
+    """
+    from lukhas_obs.exporters.prometheus import (  # lazy: the exporters import the settings' errors only
+        _catalog_names_for,
+        accepted_catalogs_text,
+        shown_catalog_name,
+    )
+
+    expected = (
+        f"a mapping of at most {MAX_METRICS_ENDPOINTS} paths to lists of catalog names (the variable: "
+        "'/path=catalog+catalog,/other=catalog')"
+    )
+    items = _endpoint_items(value, where, expected)
+    if len(items) > MAX_METRICS_ENDPOINTS:
+        raise where.error(value, expected)
+    endpoints: dict[str, tuple[str, ...]] = {}
+    for raw_path, raw_names in items:
+        problem = path_problem(raw_path)
+        if problem is not None:
+            raise where.error(problem, _PATH_ACCEPTED + " as keys")
+        path = str.__getitem__(raw_path, slice(None))  # type: ignore[arg-type]
+        raw_names = plain(raw_names)
+        names_list = [raw_names] if isinstance(raw_names, str) else raw_names
+        if (
+            not isinstance(names_list, Sequence)
+            or isinstance(names_list, (bytes, bytearray))
+            or not 1 <= len(names_list) <= MAX_ENDPOINT_CATALOGS
+        ):
+            raise where.error(
+                shown_catalog_name(raw_names) if not isinstance(names_list, Sequence) else f"{len(names_list)} names",
+                f"1 to {MAX_ENDPOINT_CATALOGS} catalog names per path",
+                field=f"{where.param.name}[{path!r}]",
+            )
+        chosen: list[str] = []
+        for name in names_list:
+            name = plain(name)
+            found = _catalog_names_for(name) if isinstance(name, str) else None
+            if found is None:
+                raise where.error(
+                    shown_catalog_name(name), accepted_catalogs_text(), field=f"{where.param.name}[{path!r}]"
+                )
+            chosen += [n for n in found if n not in chosen]
+        endpoints[path] = tuple(chosen)
+    return tuple(sorted(endpoints.items()))
+
+
+def parse_flag_env_strict(value: object, where: Where) -> bool:
+    """A new boolean variable: ``true`` or ``false`` (any case); anything else is refused, not guessed."""
+    lowered = value.strip().lower() if isinstance(value, str) else ""
+    if lowered not in ("true", "false"):
+        raise where.error(value)
+    return lowered == "true"
+
+
 # --- the table -------------------------------------------------------------------------------------------------------
 
 _TEXT = "a non-empty string of at most 128 printable characters"
@@ -649,6 +869,28 @@ def build_table(warn: Callable[[Where, object], None]) -> tuple[Param, ...]:
         Param(
             "scope_labels", "scope_labels", (), parse_bool, False, "True or False",
             "Keep the otel_scope_* labels on every series.",
+        ),
+        Param(
+            "metrics_path", "metrics_path", ("LUKHAS_METRICS_PATH",), parse_url_path, DEFAULT_METRICS_PATH,
+            _PATH_ACCEPTED, "Path of the built-in server that serves every metric (matched exactly, never redirected).",
+        ),
+        Param(
+            "metrics_endpoints", "metrics_endpoints", ("LUKHAS_METRICS_ENDPOINTS",), parse_metrics_endpoints, None,
+            f"a mapping of at most {MAX_METRICS_ENDPOINTS} paths (like metrics_path) to 1-{MAX_ENDPOINT_CATALOGS} "
+            "names of registered catalogs or known systems (the variable: '/path=catalog+catalog,/other=catalog')",
+            "More paths of the built-in server, each serving only the chosen catalogs' families (target_info stays; "
+            "self-telemetry only where lukhas_obs_self is listed). Register your own catalogs before configure().",
+            default_doc="—",
+        ),
+        Param(
+            "health_body", "health_body", ("LUKHAS_HEALTH_BODY",), parse_health_body, DEFAULT_HEALTH_BODY[1],
+            _HEALTH_ACCEPTED, "What /health answers (it stays open and shows no metric).",
+        ),
+        Param(
+            "created_series", "created_series", ("LUKHAS_CREATED_SERIES",), parse_bool, False,
+            "True or False (the variable: 'true' or 'false')",
+            "Add prometheus_client's x_created series (series start time) to counters and histograms on /metrics.",
+            parse_env=parse_flag_env_strict,
         ),
         Param(
             "traces_file", "traces_file", ("LUKHAS_TRACES_FILE",), parse_path, DEFAULT_TRACES_FILE, "a file path",

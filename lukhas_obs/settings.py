@@ -33,8 +33,10 @@ from lukhas_obs._settings_table import (
     COMPRESSIONS,
     DEFAULT_CARDINALITY_LIMIT,
     DEFAULT_ENVIRONMENT,
+    DEFAULT_HEALTH_BODY,
     DEFAULT_LANE,
     DEFAULT_METRIC_EXPORT_INTERVAL_S,
+    DEFAULT_METRICS_PATH,
     DEFAULT_NAMESPACE,
     DEFAULT_OTLP_TIMEOUT_S,
     DEFAULT_PROMETHEUS_HOST,
@@ -44,6 +46,7 @@ from lukhas_obs._settings_table import (
     DEFAULT_TRACES_FILE,
     DEFAULT_VERSION,
     FIRST_CLASS_KEYS,
+    HEALTH_PATH,
     MAX_DURATION_S,
     METRICS_EXPORTERS,
     PROTOCOLS,
@@ -158,6 +161,12 @@ class Settings:
     metrics_basic_auth: tuple[str, str] | None = field(default=None, repr=False)
     metrics_tls_cert: str | None = None
     metrics_tls_key: str | None = None
+    #: The built-in server's path for every metric; more paths with chosen catalogs; ``/health``'s
+    #: ``(content type, body)``; prometheus_client's ``_created`` series on counters and histograms.
+    metrics_path: str = DEFAULT_METRICS_PATH
+    metrics_endpoints: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    health_body: tuple[str, str] = DEFAULT_HEALTH_BODY
+    created_series: bool = False
 
     def differences(self, other: Settings) -> list[str]:
         """Names of the fields whose values differ (used to explain a refused re-configuration)."""
@@ -350,6 +359,16 @@ def _settings_from(resolved: _Table) -> Settings:
         traces_ex = (("otlp", "file") if named_file else ("otlp",)) if otlp_traces is not None else ("file",)
     if metrics_ex is None:
         metrics_ex = ("prometheus", "otlp") if otlp_metrics is not None else ("prometheus",)
+    metrics_path = value("metrics_path")
+    endpoints = value("metrics_endpoints") or ()
+    for path, _names in endpoints:
+        if path == metrics_path:
+            raise ConfigurationError(
+                "metrics_endpoints",
+                path,
+                f"paths other than metrics_path ({metrics_path!r}, which serves every metric) and {HEALTH_PATH}",
+                resolved[("metrics_endpoints", None)].source,
+            )
     return Settings(
         service=value("service"),
         lane=value("lane"),
@@ -378,6 +397,10 @@ def _settings_from(resolved: _Table) -> Settings:
         metrics_basic_auth=value("metrics_basic_auth"),
         metrics_tls_cert=value("metrics_tls_cert"),
         metrics_tls_key=value("metrics_tls_key"),
+        metrics_path=metrics_path,
+        metrics_endpoints=endpoints,
+        health_body=value("health_body"),
+        created_series=value("created_series"),
     )
 
 
@@ -412,6 +435,10 @@ def resolve_settings(
     metrics_basic_auth: str | tuple[str, str] | None = None,
     metrics_tls_cert: str | os.PathLike[str] | None = None,
     metrics_tls_key: str | os.PathLike[str] | None = None,
+    metrics_path: str | None = None,
+    metrics_endpoints: Mapping[str, str | Sequence[str]] | str | None = None,
+    health_body: Mapping[str, Any] | str | None = None,
+    created_series: bool | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve every setting by the documented precedence and validate it. See the module docstring."""

@@ -59,6 +59,13 @@ class Case:
     extra_kwargs: tuple[tuple[str, object], ...] = ()
 
 
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def _ctl(shape: str) -> str:
     return shape + "\x00"
 
@@ -140,6 +147,29 @@ CASES: tuple[Case, ...] = (
         (("LUKHAS_METRICS_TLS_CERT", __file__),),
         (("metrics_tls_cert", __file__),),
     ),
+    # serving: metrics path, per-endpoint catalogs, /health body, _created series
+    Case("metrics_path", "URL path", lambda s: "/" + s + "/../x", "LUKHAS_METRICS_PATH", lambda s: "/" + s + "/../x"),
+    Case("metrics_path", "URL path", lambda s: "/metrics?" + s, "LUKHAS_METRICS_PATH", lambda s: "metrics/" + s),
+    Case("metrics_path", "URL path", lambda s: "/exp%2F" + s, "LUKHAS_METRICS_PATH", lambda s: "/x." + s + "/.."),
+    Case("metrics_endpoints", "URL path", lambda s: {"/" + s + "/../x": ["lukhas_core"]}),
+    Case("metrics_endpoints", "URL path", lambda s: {"/exp%2F" + s: ["lukhas_core"]}),
+    Case(
+        "metrics_endpoints", "registered catalogs", lambda s: {"/exp": [s]}, "LUKHAS_METRICS_ENDPOINTS",
+        lambda s: "/exp=" + s.replace(",", ";"),
+    ),
+    Case("metrics_endpoints", "registered catalogs", lambda s: {"/exp": ["lukhas_core", s + "\ud800"]}),
+    Case("metrics_endpoints", "registered catalogs", lambda s: {"/exp": ["x%2F" + s]}, "LUKHAS_METRICS_ENDPOINTS",
+         lambda s: "/exp=x%2F" + s.replace(",", ";")),
+    Case("metrics_endpoints", "catalog names per path", lambda s: {"/exp": [s] * 40}),
+    Case("metrics_endpoints", "paths other than metrics_path", None, "LUKHAS_METRICS_ENDPOINTS",
+         lambda s: "/metrics=lukhas_core", (("LUKHAS_METRICS_PATH", "/metrics"),)),
+    Case("health_body", "JSON object", _ctl, "LUKHAS_HEALTH_BODY", _ctl),
+    Case("health_body", "JSON object", lambda s: {"status": s + "\ud800"}),
+    Case("health_body", "4096 UTF-8 bytes", lambda s: s * 200, "LUKHAS_HEALTH_BODY", lambda s: s * 200),
+    Case("health_body", "JSON object", lambda s: "{" + s, "LUKHAS_HEALTH_BODY", lambda s: "{" + s),
+    Case("health_body", "JSON object", lambda s: {"status": s, "n": math.nan}),
+    Case("health_body", "JSON object", lambda s: {s: _nested(20)}),
+    Case("created_series", "True or False", lambda s: s, "LUKHAS_CREATED_SERIES", lambda s: s),
 )
 
 #: Whole-value secrets: settings that are credentials themselves, fed the bare marker in a malformed form.
@@ -319,7 +349,8 @@ ARGUMENTS = (
     "traces_exporter", "prometheus_host", "prometheus_port", "serve_metrics", "scope_labels", "traces_file",
     "otlp_endpoint", "otlp_protocol", "otlp_headers", "otlp_timeout", "metric_export_interval", "shutdown_timeout",
     "cardinality_limit", "cardinality_limits", "aggregation", "scrub_patterns", "scrub_allow", "metrics_bearer_token",
-    "metrics_basic_auth", "metrics_tls_cert", "metrics_tls_key",
+    "metrics_basic_auth", "metrics_tls_cert", "metrics_tls_key", "metrics_path", "metrics_endpoints", "health_body",
+    "created_series",
 )  # fmt: skip
 #: Hostile values no field accepts (``disabled`` takes any truthy value, so it is exempt).
 MUST_REFUSE = {"lone-surrogate", "huge-int", "negative-huge-int", "nan", "inf", "negative", "huge-float"}
@@ -367,6 +398,7 @@ _LEGIT_VARIABLE_VALUES = {
     ("LUKHAS_SCRUB_ALLOW", "digits"),
     ("LUKHAS_SCRUB_ALLOW", "huge-exponent"),
     ("LUKHAS_METRICS_BEARER_TOKEN", "digits"),
+    ("LUKHAS_HEALTH_BODY", "huge-exponent"),  # "1e400" is a fine text body
     *((v, "huge-exponent") for v in _TEXT_VARIABLES),
 }
 
@@ -379,6 +411,7 @@ _LEGIT_VARIABLE_VALUES = {
         "LUKHAS_PROMETHEUS_PORT", "LUKHAS_TRACES_FILE", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL",
         "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_METRIC_EXPORT_INTERVAL",
         "LUKHAS_CARDINALITY_LIMIT", "LUKHAS_SCRUB_ALLOW", "LUKHAS_METRICS_BEARER_TOKEN", "LUKHAS_METRICS_BASIC_AUTH",
+        "LUKHAS_METRICS_PATH", "LUKHAS_METRICS_ENDPOINTS", "LUKHAS_HEALTH_BODY", "LUKHAS_CREATED_SERIES",
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("hostile", ["evil-str", "surrogateescape", "digits", "huge-exponent"])

@@ -48,7 +48,7 @@ from __future__ import annotations
 import logging
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from json import dumps
 from typing import Any
 
@@ -71,6 +71,7 @@ __all__ = [
     "DirectPrometheusReader",
     "DirectRegistry",
     "ExemplarMemory",
+    "catalog_info_names",
     "render",
 ]
 
@@ -98,6 +99,22 @@ _family_names: dict[tuple[str, str, str, str], str] = {}
 _COUNTER, _GAUGE, _HISTOGRAM, _INFO = "counter", "gauge", "histogram", "info"
 #: Sample-name suffixes of each family type, as prometheus_client's families name their samples.
 _SUFFIXES = {_COUNTER: ("_total",), _GAUGE: ("",), _HISTOGRAM: ("_bucket", "_count", "_sum"), _INFO: ("_info",)}
+_NS_PER_S = 1_000_000_000
+
+
+def _suffixes(kind: str, created: bool) -> tuple[str, ...]:
+    """The sample suffixes of a family of ``kind``; ``_created`` last for counters and histograms when asked."""
+    base = _SUFFIXES[kind]
+    return (*base, "_created") if created and kind in (_COUNTER, _HISTOGRAM) else base
+
+
+def _created_value(point: Any) -> str | None:
+    """A point's ``_created`` value: its start time in seconds (the correctly rounded ``ns / 1e9``), as
+    prometheus_client formats its own ``time.time()`` creation stamp; None without a start time."""
+    start = point.start_time_unix_nano
+    if start.__class__ is not int or start <= 0:
+        return None
+    return _num(start / _NS_PER_S)
 
 
 # -- formatting, exactly as prometheus_client formats --------------------------------------------------------------
@@ -340,16 +357,27 @@ def _report(reason: str, detail: str) -> None:
 
 
 class _Family:
-    __slots__ = ("doc", "kind", "labelnames", "lines", "name", "selected", "unit", "want")
+    __slots__ = ("created", "doc", "kind", "labelnames", "lines", "name", "selected", "unit", "want")
 
-    def __init__(self, name: str, kind: str, doc: str, unit: str, labelnames: tuple[str, ...], names: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        doc: str,
+        unit: str,
+        labelnames: tuple[str, ...],
+        names: Any,
+        created: bool = False,
+    ) -> None:
         self.name = name
         self.kind = kind
         self.doc = doc
         self.unit = unit
         self.labelnames = labelnames
         self.lines: list[str] = []
-        suffixes = _SUFFIXES[kind]
+        #: Text format only: the ``_created`` lines, rendered after the family as a gauge family of their own.
+        self.created: list[str] = []
+        suffixes = _suffixes(kind, created)
         if names is None or name in names:
             self.selected = True  # the whole family; its header even without samples
             self.want = tuple(True for _ in suffixes)
@@ -373,6 +401,12 @@ class _Family:
             kind = _GAUGE
         name = escape_metric_name(name)
         return f"# HELP {name} {doc}\n# TYPE {name} {kind}\n"
+
+    def created_header(self) -> str:
+        """Text format: prometheus_client's header of the ``_created`` gauge family that follows a family."""
+        doc = self.doc.replace("\\", r"\\").replace("\n", r"\n")
+        name = escape_metric_name(self.name + "_created")
+        return f"# HELP {name} {doc}\n# TYPE {name} gauge\n"
 
 
 class _Layout:
@@ -459,8 +493,12 @@ class _Metric:
         want: tuple[bool, ...],
         exemplars: bool,
         memory: dict[Any, dict[int, tuple[int, str]]] | None,
+        openmetrics: bool = False,
     ) -> None:
         self.lines: list[str] = []
+        #: Text format: ``_created`` lines (a gauge family of their own after the family); OpenMetrics puts them
+        #: in ``lines``, after each series' own lines, as prometheus_client orders a child's samples.
+        self.created: list[str] = []
         points = metric.data.data_points
         layouts: dict[tuple[Any, ...], _Layout] = {}
         point_layouts: list[_Layout] = []
@@ -480,27 +518,41 @@ class _Metric:
         names = self.labelnames if family_names is None else family_names
         for layout in layouts.values():
             layout.build(sorted_keys, names)
+        base = len(_SUFFIXES[kind])
+        created = samples[base] if len(want) > base and want[base] else None
+        self._created_out = self.lines if openmetrics else self.created
         if kind == _HISTOGRAM:
-            self._histogram(points, point_layouts, samples, want, exemplars, memory)
-        elif want[0]:
-            self._number(points, point_layouts, samples[0], kind == _COUNTER and exemplars, memory)
+            self._histogram(points, point_layouts, samples, want[:base], exemplars, memory, created)
+        elif want[0] or created is not None:
+            self._number(points, point_layouts, samples[0] if want[0] else None, kind == _COUNTER and exemplars,
+                         memory, created)
 
     def _number(
-        self, points: Any, layouts: list[_Layout], sample: str, exemplars: bool, memory: dict[Any, Any] | None
+        self,
+        points: Any,
+        layouts: list[_Layout],
+        sample: str | None,
+        exemplars: bool,
+        memory: dict[Any, Any] | None,
+        created: str | None = None,
     ) -> None:
         append = self.lines.append
+        created_append = self._created_out.append
         for point, layout in zip(points, layouts, strict=True):
-            value = _num(point.value)
             body = layout.body if layout.static else layout.body.format(*_label_values(point.attributes))
-            suffix = ""
-            if exemplars:
-                found = _exemplars_of(point, False, memory)
-                if found and 0 in found:
-                    suffix = found[0][1]
-            if body:
-                append(f"{sample}{{{body}}} {value}{suffix}\n")
-            else:
-                append(f"{sample} {value}{suffix}\n")
+            labels = f"{{{body}}}" if body else ""
+            if sample is not None:
+                value = _num(point.value)
+                suffix = ""
+                if exemplars:
+                    found = _exemplars_of(point, False, memory)
+                    if found and 0 in found:
+                        suffix = found[0][1]
+                append(f"{sample}{labels} {value}{suffix}\n")
+            if created is not None:
+                stamp = _created_value(point)
+                if stamp is not None:
+                    created_append(f"{created}{labels} {stamp}\n")
 
     def _histogram(
         self,
@@ -510,14 +562,16 @@ class _Metric:
         want: tuple[bool, ...],
         exemplars: bool,
         memory: dict[Any, Any] | None,
+        created: str | None = None,
     ) -> None:
         want_bucket, want_count, want_sum = want
-        if not (want_bucket or want_count or want_sum):
+        if not (want_bucket or want_count or want_sum or created is not None):
             return
-        bucket_name, count_name, sum_name = samples
+        bucket_name, count_name, sum_name = samples[:3]
         small = _SMALL
         bounds_info: dict[Any, tuple[list[str], bool]] = {}
         append = self.lines.append
+        created_append = self._created_out.append
         values_of = _label_values
         for point, layout in zip(points, layouts, strict=True):
             counts = point.bucket_counts
@@ -564,12 +618,16 @@ class _Metric:
             else:
                 for count in counts[: len(les)]:
                     total += count
+            labels = f"{{{body}}}" if body else ""
             if with_totals and point.sum is not None:
-                labels = f"{{{body}}}" if body else ""
                 if want_count:
                     append(f"{count_name}{labels} {small.get(total) or _num(total)}\n")
                 if want_sum:
                     append(f"{sum_name}{labels} {_num(point.sum)}\n")
+            if created is not None:
+                stamp = _created_value(point)
+                if stamp is not None:
+                    created_append(f"{created}{labels} {stamp}\n")
 
 
 def _exemplars_of(point: Any, histogram: bool, memory: dict[Any, Any] | None) -> dict[int, tuple[int, str]] | None:
@@ -602,6 +660,9 @@ def render(
     prefix: str = "",
     resource_attribute_filter: Callable[[str], bool] | None = None,
     exemplars: ExemplarMemory | bool | None = None,
+    families: Collection[str] | None = None,
+    info: Collection[str] = (),
+    created: bool = False,
 ) -> bytes:
     """The exposition the OTel exporter + prometheus_client would produce for ``metrics_data`` (one collection).
 
@@ -611,16 +672,30 @@ def render(
     ``disable_target_info``, ``prefix`` and ``resource_attribute_filter`` mean. ``exemplars``: None renders the
     exemplars in ``metrics_data``, an :class:`ExemplarMemory` the remembered ones, False none. ``None`` data (the
     SDK had nothing to collect) renders as the exporter renders no collection: nothing, or ``# EOF``.
+
+    Beyond the exporter (all off by default, so the default output stays its bytes):
+
+    - ``families``: only metrics whose family name (as the exporter names it: ``x`` for counter ``x_total``,
+      ``x_info`` for a gauge ``x_info``) is in it; ``target_info`` stays. A per-endpoint subset.
+    - ``info``: OTel names of gauges that are prometheus_client ``Info`` metrics (catalog ``kind: info``): a gauge
+      family ``x_info`` becomes the info family ``x`` — OpenMetrics ``# TYPE x info`` over ``x_info{...} 1.0``;
+      text 0.0.4 is unchanged (prometheus_client writes an Info as the gauge ``x_info`` there too).
+    - ``created``: a ``x_created`` series per counter and histogram series, from the point's start time, spelled
+      as prometheus_client spells it (text: a gauge family ``x_created`` after the family; OpenMetrics: a sample
+      after each series' own samples).
     """
     selected = None if names is None else frozenset(names)
-    families: dict[Any, _Family] = {}
+    only = None if families is None else frozenset(families)
+    info_names = frozenset(info)
+    out_families: dict[Any, _Family] = {}
     if metrics_data is not None:
         if target_info:
-            info = _target_info(metrics_data, selected, openmetrics)
-            if info is not None:
-                families["target"] = info
+            target = _target_info(metrics_data, selected, openmetrics)
+            if target is not None:
+                out_families["target"] = target
         memory = exemplars if isinstance(exemplars, ExemplarMemory) else None
         with_exemplars = openmetrics and exemplars is not False
+        options = _Options(prefix, selected, only, info_names, created, openmetrics, with_exemplars, memory)
         for rm in metrics_data.resource_metrics:
             resource_attrs: dict[str, Any] = {}
             if resource_attribute_filter is not None:
@@ -632,15 +707,16 @@ def render(
                     _report("unrenderable_scope", type(exc).__name__)
                     continue
                 for metric in sm.metrics:
-                    _add_metric(
-                        families, metric, sm.scope, const, prefix, selected, openmetrics, with_exemplars, memory
-                    )
+                    _add_metric(out_families, metric, sm.scope, const, options)
     out: list[str] = []
-    for family in families.values():
-        if not family.selected and not family.lines:
+    for family in out_families.values():
+        if not family.selected and not family.lines and not family.created:
             continue
         out.append(family.header(openmetrics))
         out.extend(family.lines)
+        if family.created:
+            out.append(family.created_header())
+            out.extend(family.created)
     if openmetrics:
         out.append("# EOF\n")
     text = "".join(out)
@@ -651,16 +727,34 @@ def render(
         return text.encode("utf-8", "replace")
 
 
+class _Options:
+    """What one :func:`render` call asks of every metric."""
+
+    __slots__ = ("created", "exemplars", "families", "info", "memory", "openmetrics", "prefix", "selected")
+
+    def __init__(
+        self,
+        prefix: str,
+        selected: frozenset[str] | None,
+        families: frozenset[str] | None,
+        info: frozenset[str],
+        created: bool,
+        openmetrics: bool,
+        exemplars: bool,
+        memory: ExemplarMemory | None,
+    ) -> None:
+        self.prefix = prefix
+        self.selected = selected
+        self.families = families
+        self.info = info
+        self.created = created
+        self.openmetrics = openmetrics
+        self.exemplars = exemplars
+        self.memory = memory
+
+
 def _add_metric(
-    families: dict[Any, _Family],
-    metric: Any,
-    scope: Any,
-    const: dict[str, str],
-    prefix: str,
-    selected: frozenset[str] | None,
-    openmetrics: bool,
-    exemplars: bool,
-    memory: ExemplarMemory | None,
+    families: dict[Any, _Family], metric: Any, scope: Any, const: dict[str, str], options: _Options
 ) -> None:
     try:
         data = metric.data
@@ -678,18 +772,24 @@ def _add_metric(
             return
         description = metric.description or ""
         unit = map_unit(metric.unit or "")
-        name = _family_name(metric.name, prefix, unit, kind)
+        name = _family_name(metric.name, options.prefix, unit, kind)
+        if options.families is not None and name not in options.families:
+            return  # not part of this endpoint's subset
+        if kind == _GAUGE and name.endswith("_info") and len(name) > 5 and metric.name in options.info:
+            kind, name, unit = _INFO, name[:-5], ""  # prometheus_client's Info: family x, sample x_info, no unit
         family_id = (name, description, unit, kind)
         family = families.get(family_id)
         known = family is not None
         if family is None:
-            family = _Family(name, kind, description, unit, (), selected)
+            family = _Family(name, kind, description, unit, (), options.selected, options.created)
         if not (family.selected or any(family.want)):
             return  # nothing of this family is asked for
         entries = None
-        if memory is not None and exemplars and kind != _GAUGE:
-            entries = memory.lookup(scope, metric.name)
-        samples = tuple(_sample_name(name + suffix, openmetrics) for suffix in _SUFFIXES[kind])
+        exemplars = options.exemplars
+        if options.memory is not None and exemplars and kind != _GAUGE and kind != _INFO:
+            entries = options.memory.lookup(scope, metric.name)
+        openmetrics = options.openmetrics
+        samples = tuple(_sample_name(name + suffix, openmetrics) for suffix in _suffixes(kind, options.created))
         rendered = _Metric(
             metric,
             kind,
@@ -697,15 +797,50 @@ def _add_metric(
             family.labelnames if known else None,
             samples,
             family.want,
-            exemplars,
+            exemplars and kind != _INFO,
             entries,
+            openmetrics,
         )
         if not known:
             family.labelnames = rendered.labelnames
             families[family_id] = family
         family.lines.extend(rendered.lines)
+        family.created.extend(rendered.created)
     except Exception as exc:  # what the exporter cannot convert fails its whole scrape; here only this metric
         _report("unrenderable_metric", type(exc).__name__)
+
+
+_info_cache: tuple[tuple[int, ...], frozenset[str]] = ((), frozenset())
+
+
+def catalog_info_names() -> frozenset[str]:
+    """OTel names of the registered catalogs' info metrics (``kind: info``, Prometheus type ``info``).
+
+    Cached against the registry's contents (catalogs are immutable once registered; the registry only grows), so a
+    scrape costs one tuple of ids. Never raises: without the catalog, no family is an info family.
+    """
+    global _info_cache
+    try:
+        from lukhas_obs.catalog import catalogs
+        from lukhas_obs.catalog.kinds import KINDS
+
+        registered = catalogs()
+        key = tuple(id(c) for c in registered)
+        cached_key, names = _info_cache
+        if key == cached_key:
+            return names
+        found = set()
+        for catalog in registered:
+            for spec in catalog.metrics:
+                entry = KINDS.get(spec.kind)
+                if entry is not None and entry.prometheus_type == _INFO:
+                    found.add(spec.otel_name)
+        names = frozenset(found)
+        _info_cache = (key, names)
+        return names
+    except Exception as exc:  # pragma: no cover - a broken catalog must never break a scrape
+        _report("internal_error", type(exc).__name__)
+        return frozenset()
 
 
 # -- the reader -----------------------------------------------------------------------------------------------------
@@ -738,6 +873,7 @@ class DirectPrometheusReader(PrometheusMetricReader):
         resource_attribute_filter: Callable[[str], bool] | None = None,
         cardinality_limits: Any = None,
         max_exemplars: int = DEFAULT_MAX_EXEMPLARS,
+        created_series: bool = False,
     ) -> None:
         super().__init__(
             disable_target_info=not target_info,
@@ -755,6 +891,8 @@ class DirectPrometheusReader(PrometheusMetricReader):
         }
         self._handoff = threading.local()
         self.exemplars = ExemplarMemory(max_exemplars)
+        #: Render ``_created`` series (prometheus_client's default; the OTel exporter never does).
+        self.created_series = created_series
         # prometheus_client's generate_latest on the registry: the exporter's conversion of one fresh collection
         self._collector._callback = self._feed_collector  # type: ignore[assignment]
         if isinstance(registry, DirectRegistry):
@@ -780,10 +918,31 @@ class DirectPrometheusReader(PrometheusMetricReader):
             handoff.waiting = False
             handoff.data = None
 
-    def render(self, *, openmetrics: bool, names: Iterable[str] | None = None, timeout_millis: float = 10_000) -> bytes:
-        """Collect and render ``/metrics`` (see :func:`render`); exemplars from this reader's memory."""
+    def render(
+        self,
+        *,
+        openmetrics: bool,
+        names: Iterable[str] | None = None,
+        families: Collection[str] | None = None,
+        created: bool | None = None,
+        timeout_millis: float = 10_000,
+    ) -> bytes:
+        """Collect and render ``/metrics`` (see :func:`render`); exemplars from this reader's memory.
+
+        Info families are the registered catalogs' ``kind: info`` metrics (:func:`catalog_info_names`);
+        ``created`` None means this reader's :attr:`created_series`.
+        """
         data = self.collect_data(timeout_millis)
-        return render(data, openmetrics=openmetrics, names=names, exemplars=self.exemplars, **self._options)
+        return render(
+            data,
+            openmetrics=openmetrics,
+            names=names,
+            exemplars=self.exemplars,
+            families=families,
+            info=catalog_info_names(),
+            created=self.created_series if created is None else created,
+            **self._options,
+        )
 
     def _feed_collector(self) -> None:
         data = self.collect_data()

@@ -75,7 +75,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
     """The JSON report and the markdown output of one ``python -m benchmarks --quick`` run (bounded)."""
     out = tmp_path_factory.mktemp("bench") / "quick.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--sub-timeout", "20", "--json", str(out)],
+        [sys.executable, "-m", "benchmarks", "--quick", "--sub-timeout", "15", "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -90,12 +90,14 @@ import lukhas_obs
 from lukhas_obs import drops
 from lukhas_obs.errors import ConfigurationError
 from lukhas_obs.exporters.prometheus import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
+from lukhas_obs.instruments import MAX_ATTRIBUTE_LENGTH
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
     "CONTENT_TYPE_PLAIN_0_0_4",
     "GC_COLLECTOR",
     "MAX_CHILDREN",
+    "MAX_LABEL_LENGTH",
     "PLATFORM_COLLECTOR",
     "PROCESS_COLLECTOR",
     "REFUSED_NAMES",
@@ -122,6 +124,8 @@ _log = logging.getLogger("lukhas_obs")
 F = TypeVar("F", bound=Callable[..., Any])
 
 INF = float("inf")
+#: Longest label value kept (lukhas-obs records at most this many characters of an attribute value).
+MAX_LABEL_LENGTH = MAX_ATTRIBUTE_LENGTH
 #: Children (label value tuples) remembered per labelled metric; further ones are built on each ``labels()`` call
 #: (lukhas-obs' cardinality limit bounds the series anyway).
 MAX_CHILDREN = 10_000
@@ -299,17 +303,21 @@ def _warn_documentation(spec: Any, documentation: object) -> None:
 
 
 def _label_text(value: object) -> str | None:
-    """A label value as prometheus_client makes it (``str(value)``), or None when ``str()`` fails. Never raises.
+    """A label value as prometheus_client makes it (``str(value)``), cut to the length lukhas-obs records
+    (:data:`MAX_LABEL_LENGTH`: a child's key never holds more), or None when ``str()`` fails. Never raises.
 
     A ``str`` subclass contributes its characters (its own ``__str__`` is not called).
     """
     if type(value) is str:
-        return value  # type: ignore[return-value]
+        return value if len(value) <= MAX_LABEL_LENGTH else value[:MAX_LABEL_LENGTH]  # type: ignore[index,arg-type]
     try:
         if isinstance(value, str):
-            return str.__str__(value)
-        text = str(value)
-        return text if type(text) is str else str.__str__(text)
+            text = str.__str__(value)
+        else:
+            text = str(value)
+            if type(text) is not str:
+                text = str.__str__(text)
+        return text if len(text) <= MAX_LABEL_LENGTH else text[:MAX_LABEL_LENGTH]
     except Exception:
         return None
 

@@ -780,3 +780,35 @@ def test_recording_cost_is_of_the_order_of_prometheus_client(telemetry: Any) -> 
         t_ours = min(timeit.repeat(ours, number=2000, repeat=5))
         assert t_ours < 10 * t_real + 0.002, (name, t_ours, t_real)
     assert math.isfinite(t_ours)
+
+
+def test_huge_label_values_do_not_grow_the_children_cache(telemetry: Any) -> None:
+    """prometheus_client keeps each child's label values whole; compat keeps what lukhas-obs records (256 chars)."""
+    c = pc.Counter("pcompat_routes", "Requests by route.", ["http_route"])
+    for i in range(20):
+        c.labels(str(i) + "x" * 1_000_000).inc()
+    assert sum(len(key[0]) for key in c._children) <= 20 * 256
+    c.labels("1" + "x" * 2_000_000).inc()  # the same first 256 characters: the same series, as lukhas-obs records it
+    assert _value("pcompat_routes_total", http_route=("1" + "x" * 300)[:256]) == 2.0
+
+
+def test_children_from_threads_lose_nothing(telemetry: Any) -> None:
+    import threading
+
+    c = pc.Counter("pcompat_requests_total", "Requests.", ["method", "code"])
+    g = pc.Gauge("pcompat_inprogress", "In progress.", ["method"])
+
+    def work(n: int) -> None:
+        for i in range(1500):
+            c.labels("get", str(i % 3)).inc()
+            g.labels("get").inc(2)
+            g.labels(method="get").dec()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sum(_value("pcompat_requests_total", method="get", code=str(k)) for k in range(3)) == 6000.0
+    assert _value("pcompat_inprogress", method="get") == 6000.0
+    assert len(c._children) == 3

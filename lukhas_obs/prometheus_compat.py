@@ -309,7 +309,7 @@ def _label_text(value: object) -> str | None:
     A ``str`` subclass contributes its characters (its own ``__str__`` is not called).
     """
     if type(value) is str:
-        return value if len(value) <= MAX_LABEL_LENGTH else value[:MAX_LABEL_LENGTH]  # type: ignore[index,arg-type]
+        return value if len(value) <= MAX_LABEL_LENGTH else value[:MAX_LABEL_LENGTH]
     try:
         if isinstance(value, str):
             text = str.__str__(value)
@@ -474,18 +474,17 @@ class ExceptionCounter:
 
     def __exit__(
         self, typ: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
-    ) -> bool:
+    ) -> None:
         if value is not None and isinstance(value, self._exception):
             self._counter.inc()
-        return False
 
     async def __aenter__(self) -> None:
         return None
 
     async def __aexit__(
         self, typ: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
-    ) -> bool:
-        return self.__exit__(typ, value, traceback)
+    ) -> None:
+        self.__exit__(typ, value, traceback)
 
     def __call__(self, f: F) -> F:
         return _decorate(f, lambda: self)
@@ -706,7 +705,8 @@ class _MetricBase:
         last value (warned once, counted as ``remove_unsupported``)."""
         try:
             if self._children is not None:
-                self._children.pop(tuple(_label_text(v) for v in labelvalues), None)  # type: ignore[arg-type]
+                key = tuple(_label_text(v) for v in labelvalues)
+                self._children.pop(key, None)  # type: ignore[arg-type]  # a key holding None matches no child
         except Exception:
             pass
         _report(self._spec.name, "remove_unsupported", "the OTel model cannot delete a series; it stays")

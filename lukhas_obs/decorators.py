@@ -434,7 +434,7 @@ def _handle(lookup: Callable[[str], Any], metric: object, who: str) -> Any:
         return lookup(metric)
     except KeyError:
         known = sorted({m.name for c in catalogs() for m in c.metrics})
-        close = difflib.get_close_matches(cast(str, metric), known, n=5, cutoff=0.6)
+        close = difflib.get_close_matches(metric, known, n=5, cutoff=0.6)
         hint = (
             f"close names: {', '.join(close)}"
             if close
@@ -463,7 +463,7 @@ def _add_label(who: str, merged: dict[str, object], label: object, source: _Sour
         raise TypeError(f"{who}: label= must be a str, not {_type_name(label)}")
     if label in merged:
         raise ValueError(f"{who}: attribute {label!r} is both label= and a fixed attribute")
-    merged[cast(str, label)] = source
+    merged[label] = source
 
 
 def _source(who: str, factory: Callable[..., _Source], *args: Any, **kwargs: Any) -> _Source:
@@ -531,7 +531,7 @@ def _attribute_key(who: str, spec: MetricSpec, declared: Mapping[str, AttributeS
     """``key`` as a declared attribute key (a Prometheus label name of a dotted key is accepted too)."""
     if key.__class__ is str:
         if key in declared:
-            return cast(str, key)
+            return key
         for attr in declared.values():
             if attr.label == key:
                 return attr.key
@@ -759,13 +759,15 @@ def _end(measure: _Measure, parameters: _Parameters | None, func: object, *, rai
     memo: dict[Any, Callable[..., None]] = {}
     general = getattr(handle, method)
 
-    def bind(key: Any, values: tuple[str, ...]) -> Callable[..., None] | None:
-        """The bound method of one attribute-value tuple, remembered up to MEMO_LIMIT (None past it)."""
+    def bind(key: Any, values: tuple[str, ...]) -> Callable[..., None]:
+        """The bound method of one attribute-value tuple, remembered up to MEMO_LIMIT (past it, not remembered: the
+        handle's keyword path, which has its own bounded memo and the cardinality limit)."""
         attrs = dict(fixed)
         attrs.update(zip(names, values, strict=True))
         if len(memo) >= MEMO_LIMIT:
             return functools.partial(general, **attrs)
-        put = memo[key] = getattr(handle.bind(**attrs), method)
+        put: Callable[..., None] = getattr(handle.bind(**attrs), method)
+        memo[key] = put
         return put
 
     if len(readers) == 1:

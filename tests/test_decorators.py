@@ -509,6 +509,20 @@ def test_hostile_results_are_counted_under_the_default_and_never_change_the_resu
     assert dropped(ITEMS, "internal_error") == 0
 
 
+def test_only_if_with_fixed_attributes_and_on_a_histogram():
+    @instrument(
+        timed_histogram(LATENCY, op="only_if", when="returned"),
+        count(ITEMS, op="only_if", only_if=lambda r: r > 1),
+    )
+    def work(n: int) -> int:
+        return n
+
+    for n in (0, 1, 2, 3):
+        work(n)
+    assert value(ITEMS, op="only_if") == 2
+    assert value("deco_latency_seconds_count", op="only_if") == 4
+
+
 def test_only_if_that_raises_skips_the_count_and_is_counted():
     @count_by_result(ITEMS, label="category", key="type", only_if=bool, op="bool")
     def generate(result: Any) -> Any:

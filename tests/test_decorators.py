@@ -973,7 +973,7 @@ def test_counts_are_exact_under_threads():
         return i
 
     layers = ("root", "branch", "leaf", "seed")
-    writers, ops = 4, 5_000
+    writers, ops = 4, 20_000
     barrier = threading.Barrier(writers)
     errors: list[BaseException] = []
 

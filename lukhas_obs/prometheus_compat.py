@@ -26,37 +26,28 @@ label values — the measurement is dropped, warned about once and counted in
 
 What exists, and how it maps:
 
-========================================  =====================================================================
-prometheus_client                         here
-========================================  =====================================================================
-``Counter``                               catalog ``kind: counter``; ``inc``, ``count_exceptions``, ``labels``
-``Gauge``                                 ``kind: gauge`` (``set``/``inc``/``dec``, ``time``,
-                                          ``track_inprogress``, ``set_to_current_time``); ``set_function`` needs
-                                          ``kind: observable_gauge`` (read at collection time; the other methods
-                                          are then no-ops, as in prometheus_client after ``set_function``)
-``Histogram``                             ``kind: histogram`` with the same boundaries; ``observe``, ``time``
-``Summary``                               a catalog ``histogram`` (``catalog import --summary-buckets``): the
-                                          family's ``# TYPE`` becomes histogram, ``_bucket`` series are new,
-                                          ``_sum``/``_count`` keep their names
-``Info``                                  ``kind: info`` named ``<name>_info``; ``info(dict)``; no labelnames
-``Enum``                                  refused at construction (declare a gauge per state, or an info)
-``remove``/``remove_by_labels``/``clear``  the OTel model cannot delete a series: the child is forgotten, the
-                                          series stays with its last value; warned once and counted
-``Counter.reset``                         cannot reset a cumulative OTel counter: warned once and counted
-``describe()``/``collect()``              prometheus_client ``Metric`` families read from lukhas-obs' exposition
-``registry=``, ``CollectorRegistry``,      accepted and ignored: every metric is served by lukhas-obs;
-``REGISTRY``                              ``register()`` of a custom collector is refused; ``collect()``,
-                                          ``get_sample_value()`` read lukhas-obs' exposition
-``generate_latest(registry=None)``        lukhas-obs' exposition (:func:`lukhas_obs.render_exposition`), text 0.0.4
-``CONTENT_TYPE_LATEST``                   ``text/plain; version=0.0.4; charset=utf-8`` (the body's real type;
-                                          prometheus_client 0.26 says ``version=1.0.0``)
-``start_http_server(port, addr)``,        ``lukhas_obs.configure(prometheus_port=port, prometheus_host=addr)``;
-``start_wsgi_server``                     ``addr`` defaults to lukhas-obs' host (127.0.0.1), not ``0.0.0.0``
-``make_wsgi_app``/``make_asgi_app``       :func:`lukhas_obs.metrics_wsgi_app` / :func:`lukhas_obs.metrics_asgi_app`
-``disable_created_metrics`` / ``enable``  no-ops: lukhas-obs (the OTel exporter) writes no ``_created`` series
-``PROCESS_COLLECTOR``, ``PLATFORM_...``,   inert placeholders (``REGISTRY.unregister(PROCESS_COLLECTOR)`` works);
-``GC_COLLECTOR``                          no ``process_*``/``python_*`` families are exported
-========================================  =====================================================================
+* ``Counter`` → catalog ``kind: counter``: ``inc``, ``count_exceptions``, ``labels``.
+* ``Gauge`` → ``kind: gauge`` (``set``/``inc``/``dec``, ``time``, ``track_inprogress``, ``set_to_current_time``);
+  ``set_function`` needs ``kind: observable_gauge`` (read at collection time; the other methods are then no-ops,
+  as in prometheus_client after ``set_function``).
+* ``Histogram`` → ``kind: histogram`` with the same boundaries: ``observe``, ``time``.
+* ``Summary`` → a catalog ``histogram`` (``catalog import --summary-buckets``): the family's ``# TYPE`` becomes
+  histogram, ``_bucket`` series are new, ``_sum``/``_count`` keep their names.
+* ``Info`` → ``kind: info`` named ``<name>_info``: ``info(dict)``; no labelnames.
+* ``Enum`` → refused at construction (declare a gauge per state, or an info).
+* ``remove``/``remove_by_labels``/``clear``: the OTel model cannot delete a series; the child is forgotten, the
+  series stays with its last value (warned once, counted). ``Counter.reset``: likewise.
+* ``describe()``/``collect()``: prometheus_client ``Metric`` families read from lukhas-obs' exposition.
+* ``registry=``, ``CollectorRegistry``, ``REGISTRY``: accepted and ignored (lukhas-obs serves every metric);
+  ``register()`` of a custom collector is refused; ``collect()`` and ``get_sample_value()`` read the exposition.
+* ``generate_latest(registry=None)``: lukhas-obs' exposition (:func:`lukhas_obs.render_exposition`), text 0.0.4;
+  ``CONTENT_TYPE_LATEST`` says so (prometheus_client 0.26 says ``version=1.0.0``).
+* ``start_http_server(port, addr)``/``start_wsgi_server``: ``lukhas_obs.configure(prometheus_port=port,
+  prometheus_host=addr)``; ``addr`` defaults to lukhas-obs' host (127.0.0.1), not ``0.0.0.0``.
+* ``make_wsgi_app``/``make_asgi_app``: :func:`lukhas_obs.metrics_wsgi_app` / :func:`lukhas_obs.metrics_asgi_app`.
+* ``disable_created_metrics``/``enable_created_metrics``: no-ops (no ``_created`` series are written).
+* ``PROCESS_COLLECTOR``/``PLATFORM_COLLECTOR``/``GC_COLLECTOR``: inert placeholders
+  (``REGISTRY.unregister(PROCESS_COLLECTOR)`` works); no ``process_*``/``python_*`` families are exported.
 
 Refused at import (``from lukhas_obs.prometheus_compat import X`` raises ImportError saying what to use instead):
 :data:`REFUSED_NAMES` (``push_to_gateway``, ``write_to_textfile``, ``Metric``, ``ProcessCollector``, ...).

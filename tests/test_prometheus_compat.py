@@ -717,6 +717,10 @@ def test_hostile_label_values(telemetry: Any) -> None:
     c.labels(10**400, "1").inc()
     methods = [dict(k[1])["method"] for k in _samples() if k[0] == "pcompat_requests_total"]
     assert ("1" + "0" * 400)[:256] in methods and max(map(len, methods)) == 256
+    # secret-shaped text in a free-form label is scrubbed on the way in (prometheus_client exports it as given)
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
+    c.labels(jwt, "1").inc()
+    assert jwt not in lukhas_obs.render_exposition()[0].decode()
     # an enumerated label folds unknown values to other, as the catalog says
     t = pc.Counter("pcompat_tiers", "Requests by tier.", ["tier"])
     t.labels("T9").inc()
@@ -812,3 +816,40 @@ def test_children_from_threads_lose_nothing(telemetry: Any) -> None:
     assert sum(_value("pcompat_requests_total", method="get", code=str(k)) for k in range(3)) == 6000.0
     assert _value("pcompat_inprogress", method="get") == 6000.0
     assert len(c._children) == 3
+
+
+def test_pforge_module_switched_passes_the_seeds_own_check(tmp_path: Path) -> None:
+    """Seed 002's metrics module with its import line switched, on the catalog ``catalog import`` writes for it:
+    after ``PFORGE_EFFICIENCY.set(1.23)`` the exposition holds the line ``pforge_efficiency 1.23`` (the seed's test)."""
+    original = ROOT / "tests" / "data" / "promclient" / "pforge_metrics_collector.py"
+    catalog = tmp_path / "pforge.yaml"
+    imported = subprocess.run(
+        [sys.executable, "-m", "lukhas_obs.cli", "catalog", "import", str(original), "--catalog-name", "pforge_port",
+         "--out", str(catalog)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    port = tmp_path / "pforge_port.py"
+    text = original.read_text(encoding="utf-8")
+    port.write_text(text.replace("from prometheus_client import", "from lukhas_obs.prometheus_compat import", 1))
+    code = textwrap.dedent(
+        f"""
+        import importlib.util, lukhas_obs
+        from lukhas_obs import prometheus_compat as pc
+        lukhas_obs.register_yaml({str(catalog)!r})
+        spec = importlib.util.spec_from_file_location("pforge_port", {str(port)!r})
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        lukhas_obs.configure(serve_metrics=False, traces_exporter="none")
+        mod.PFORGE_EFFICIENCY.set(1.23)
+        mod.PFORGE_AGENTS_ACTIVE.labels(agent_type="solver").inc()
+        mod.PFORGE_TOKENS_USED_TOTAL.labels("openai").inc(120)
+        print(pc.generate_latest().decode())
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert "pforge_efficiency 1.23" in lines and "pforge_entropy 0.0" in lines
+    assert 'pforge_agents_active{agent_type="solver"} 1.0' in lines
+    assert 'pforge_tokens_used_total{vendor="openai"} 120.0' in lines

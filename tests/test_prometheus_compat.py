@@ -647,6 +647,17 @@ def test_start_http_server_configures_lukhas_obs_on_loopback() -> None:
         telemetry.shutdown(timeout=5)
 
 
+def test_start_http_server_without_addr_stays_on_loopback() -> None:
+    """prometheus_client listens on 0.0.0.0 by default; the compat default is lukhas-obs' host, 127.0.0.1."""
+    assert inspect.signature(prometheus_client.start_http_server).parameters["addr"].default == "0.0.0.0"
+    telemetry = pc.start_http_server(0)
+    try:
+        assert telemetry.settings.prometheus_host == "127.0.0.1"
+        assert telemetry.metrics_url is not None and telemetry.metrics_url.startswith("http://127.0.0.1:")
+    finally:
+        telemetry.shutdown(timeout=5)
+
+
 def test_every_prometheus_client_name_is_offered_or_refused() -> None:
     offered = [n for n in prometheus_client.__all__ if n not in pc.REFUSED_NAMES]
     assert [n for n in offered if not hasattr(pc, n)] == []

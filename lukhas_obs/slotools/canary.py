@@ -39,7 +39,7 @@ from lukhas_obs.errors import ConfigurationError, redact_text
 from lukhas_obs.slotools._io import atomic_write_text
 from lukhas_obs.slotools.evaluate import Evaluation, TargetResult, evaluate
 from lukhas_obs.slotools.promapi import Alert, PrometheusClient, PrometheusError
-from lukhas_obs.slotools.targets import SloTargets, SloTargetsError, load_targets_file
+from lukhas_obs.slotools.targets import SloTargets, SloTargetsError
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -436,10 +436,15 @@ def run_canary(
 
 
 def _handler(args: argparse.Namespace) -> int:
+    from lukhas_obs.slotools.replay import targets_from_args
+
     try:
-        targets = load_targets_file(args.targets)
+        targets = targets_from_args(args)
+        if targets is None:  # pragma: no cover - argparse requires --targets or --system
+            raise SloTargetsError("canary", ["give --targets FILE or --system NAME"])
     except OSError as exc:
-        print(f"lukhas-obs canary: cannot read {args.targets}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        source = args.targets or f"the catalogs of system {args.system}"
+        print(f"lukhas-obs canary: cannot read {source}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
         return 2
     except SloTargetsError as exc:
         print(f"lukhas-obs canary: error: {exc}", file=sys.stderr)
@@ -482,7 +487,9 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "target fails, roll back on any firing alert. State persists in --state (atomic JSON).",
     )
     parser.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus base URL (http://host:9090)")
-    parser.add_argument("--targets", required=True, metavar="FILE", help="YAML file with a slo_targets: section")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--targets", metavar="FILE", help="YAML file with a slo_targets: section")
+    source.add_argument("--system", metavar="NAME", help="use the slo_targets: of this system's catalogs (auris_self)")
     parser.add_argument("--once", action="store_true", help="one check, then exit (for cron); default: loop")
     parser.add_argument("--state", default="canary-state.json", help="state file (default ./canary-state.json)")
     parser.add_argument(

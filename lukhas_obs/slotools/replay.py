@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from array import array
@@ -36,7 +37,15 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, TextIO
 
 from lukhas_obs.slotools._io import atomic_write_text, can_encode
-from lukhas_obs.slotools.targets import AGGREGATES, SloTarget, SloTargets, SloTargetsError, load_targets_file
+from lukhas_obs.slotools.targets import (
+    AGGREGATES,
+    SECTION_KEY,
+    SloTarget,
+    SloTargets,
+    SloTargetsError,
+    load_targets,
+    load_targets_file,
+)
 
 __all__ = [
     "DEFAULT_COUNT",
@@ -55,6 +64,8 @@ __all__ = [
     "render_report",
     "replay",
     "run_replay",
+    "targets_for_system",
+    "targets_from_catalogs",
 ]
 
 #: Heartbeats analysed when ``--count`` is not given (seed 004's script: "последних 50 heartbeats (default)").
@@ -478,9 +489,9 @@ def run_replay(
 ) -> int:
     """Replay, print the report (text or ``--json``), optionally save a snapshot; return the exit code.
 
-    ``targets`` is the targets source, resolved by the caller (``--targets FILE`` today, a system's catalog
-    later). Exit codes: 0 every target passed (or no targets), 1 a target failed, 3 a target had no data, 2 the
-    file or snapshot could not be read/written.
+    ``targets`` is the targets source, resolved by the caller (``--targets FILE`` or ``--system NAME``). Exit
+    codes: 0 every target passed (or no targets), 1 a target failed, 3 a target had no data, 2 the file or snapshot
+    could not be read/written.
     """
     out = out or sys.stdout
     err = err or sys.stderr
@@ -507,10 +518,62 @@ def run_replay(
     return report.exit_code
 
 
+def targets_for_system(name: str) -> SloTargets:
+    """The ``slo_targets:`` of system ``name``'s catalogs (``lukhas_obs.systems.system(name)``), ready to use.
+
+    See :func:`targets_from_catalogs`; an unknown system is a SloTargetsError listing the known ones.
+    """
+    from lukhas_obs.systems import system
+
+    try:
+        found = system(name)
+    except KeyError as exc:
+        raise SloTargetsError(f"system {name}", [str(exc.args[0])]) from None
+    return targets_from_catalogs(found.catalogs, f"system {name}")
+
+
+def targets_from_catalogs(paths: Sequence[str | os.PathLike[str]], origin: str = "catalogs") -> SloTargets:
+    """The ``slo_targets:`` sections of the catalog files ``paths`` as one set of targets.
+
+    One catalog with the section: its targets. Several: their targets in catalog order (title and window of each
+    target from its own section; report fields merged), target names unique across them. SloTargetsError names the
+    catalog file and line of every problem, or says that none of the catalogs declares targets.
+    """
+    from lukhas_obs.catalog.yamlfile import read_yaml
+    from lukhas_obs.errors import CatalogError
+
+    sections: list[SloTargets] = []
+    for path in paths:
+        try:
+            document = read_yaml(path)
+        except CatalogError as exc:
+            raise SloTargetsError(os.fspath(path), exc.problems) from None
+        data = document.data
+        if isinstance(data, dict) and data.get(SECTION_KEY) is not None:
+            where = os.fspath(path)
+            sections.append(load_targets(data[SECTION_KEY], where, locate=document.line, prefix=(SECTION_KEY,)))
+    if not sections:
+        files = ", ".join(os.fspath(p) for p in paths) or "none"
+        raise SloTargetsError(origin, [f"no catalog of {origin} has a {SECTION_KEY}: section (catalogs: {files})"])
+    if len(sections) == 1:
+        return sections[0]
+    targets = tuple(t for section in sections for t in section.targets)
+    names = [t.name for t in targets]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SloTargetsError(origin, [f"target name {n!r} is declared by more than one catalog" for n in twice])
+    fields = tuple(dict.fromkeys(f for section in sections for f in section.report_fields))
+    return SloTargets(targets, title=sections[0].title, report_fields=fields, origin=origin)
+
+
 def targets_from_args(args: argparse.Namespace) -> SloTargets | None:
-    """The targets ``--targets FILE`` names (None without it); SloTargetsError / OSError as the loader raises."""
+    """The targets ``--targets FILE`` or ``--system NAME`` names (None without either); SloTargetsError / OSError as
+    the loaders raise."""
     path = getattr(args, "targets", None)
-    return load_targets_file(path) if path else None
+    if path:
+        return load_targets_file(path)
+    name = getattr(args, "system", None)
+    return targets_for_system(name) if name else None
 
 
 def _count(text: str) -> int:
@@ -527,7 +590,8 @@ def _handler(args: argparse.Namespace) -> int:
     try:
         targets = targets_from_args(args)
     except OSError as exc:
-        print(f"lukhas-obs replay: cannot read {args.targets}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        source = args.targets or f"the catalogs of system {args.system}"
+        print(f"lukhas-obs replay: cannot read {source}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
         return 2
     except SloTargetsError as exc:
         print(f"lukhas-obs replay: error: {exc}", file=sys.stderr)
@@ -547,7 +611,11 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "Exit 0: every target passed; 1: a target failed; 3: a target had no data; 2: bad input or targets.",
     )
     parser.add_argument("file", help="the JSON-lines file ('-' reads stdin)")
-    parser.add_argument("--targets", metavar="FILE", default=None, help="YAML file with a slo_targets: section")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--targets", metavar="FILE", default=None, help="YAML file with a slo_targets: section")
+    source.add_argument(
+        "--system", metavar="NAME", default=None, help="use the slo_targets: of this system's catalogs (auris_self)"
+    )
     parser.add_argument(
         "--count", type=_count, default=DEFAULT_COUNT, help=f"last N heartbeats (default {DEFAULT_COUNT}; 0 = all)"
     )

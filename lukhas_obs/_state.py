@@ -65,6 +65,9 @@ INACTIVE = State()
 #: The active state (read it as ``_state.current``, never import the name: it is replaced on every swap).
 current: State = INACTIVE
 
+#: True until the first configure(): handles keep measurements for it to replay (``instruments.EARLY_LIMIT``).
+collecting_early: bool = True
+
 
 def swap(new: State) -> State:
     """Make ``new`` the active state in one assignment; returns the previous one."""

@@ -91,11 +91,13 @@ _handles_lock = threading.Lock()
 #: Measurements made before the first configure() (Luna sets its Info at import), replayed by it; at most this many.
 EARLY_LIMIT = 10_000
 _early: list[Callable[[], None]] | None = []
+_early_lost = 0
 _early_lock = threading.Lock()
 
 
 def _keep_early(call: Callable[..., None], *args: object) -> None:
     """Keep a measurement made before the first configure() for it to replay (bounded; the rest are counted)."""
+    global _early_lost
     if _early is None:
         return
     with _early_lock:
@@ -103,21 +105,14 @@ def _keep_early(call: Callable[..., None], *args: object) -> None:
             if len(_early) < EARLY_LIMIT:
                 _early.append(functools.partial(call, *args))
             else:
-                _early.append(_EARLY_OVERFLOW)
-
-
-def _early_overflow() -> None:
-    drops.report("lukhas_obs", "before_configure", f"more than {EARLY_LIMIT} measurements before configure()")
-
-
-_EARLY_OVERFLOW = _early_overflow
+                _early_lost += 1  # a count, not an entry: memory stays bounded in a process that never configures
 
 
 def resolve_all() -> None:
     """Bind every handle of every registered catalog to the active state now (the runtime calls it after a swap), so
     instruments exist and the first measurement pays nothing extra; the first call also replays what was measured
     before it (:data:`EARLY_LIMIT`)."""
-    global _early
+    global _early, _early_lost
     from lukhas_obs.catalog import catalogs
 
     state = _state.current
@@ -127,14 +122,12 @@ def resolve_all() -> None:
             if handle._seen is not state:  # a gauge may already have bound the rates derived from it
                 handle._resolve()
     with _early_lock:
-        early, _early = _early, None
-    overflowed = False
+        early, _early, lost, _early_lost = _early, None, _early_lost, 0
+        _state.collecting_early = False
     for call in early or ():
-        if call is _EARLY_OVERFLOW:
-            if overflowed:
-                continue
-            overflowed = True
         call()
+    if lost:
+        drops.report("lukhas_obs", "before_configure", f"{lost} measurements past the first {EARLY_LIMIT}")
 
 
 def metric(metric_name: str) -> MetricHandle:
@@ -317,8 +310,12 @@ class MetricHandle:
                 return _Fanout(recorder, rates)
         return recorder
 
-    def _emit(self, value: object, attributes: Mapping[str, object]) -> None:
-        """Admission, then the sink: the one recording body every kind's method delegates to. Never raises."""
+    def _emit(self, value: object, attributes: Mapping[str, object], remember: bool = True) -> Recorder | None:
+        """Admission, then the sink: the one recording body every kind's method delegates to. Never raises.
+
+        Returns the recorder the value went to (None when nothing was recorded); ``remember=False`` skips the
+        memo of raw call attributes (a generated keyword method keeps its own).
+        """
         try:
             if self._seen is not _state.current:
                 self._resolve()
@@ -332,11 +329,19 @@ class MetricHandle:
             if checked < 0 and self._kind.negative_reason is not None:
                 drops.report(self.spec.name, self._kind.negative_reason)
                 return
-            recorder = self._recorder_for(attributes) if attributes else (self._base_rec or self._base_recorder())
+            if not attributes:
+                recorder = self._base_rec or self._base_recorder()
+            elif remember:
+                recorder = self._recorder_for(attributes)
+            else:
+                entry = self._admitted(attributes)
+                recorder = entry[1] if entry is not None else None
             if recorder is not None:
                 recorder(checked)
+            return recorder
         except Exception as exc:
             self._internal_error(exc)
+        return None
 
     def _base_recorder(self) -> Recorder | None:
         """The recorder of the common attributes alone (calls without call-time attributes)."""
@@ -360,14 +365,14 @@ class MetricHandle:
         except Exception as exc:
             self._internal_error(exc)
             return
-        self._emit(value, attrs)
         if rest:
+            self._emit(value, attrs)
             return
+        recorder = self._emit(value, attrs, remember=False)  # the flat key below is this call's memo
         try:
-            if self._seen is _state.current and len(self._kmemo) < self._limit * _MEMO_FACTOR:
-                recorder = self._remembered(attrs)
-                if recorder is not None:
-                    self._kmemo[tuple(x for v in values for x in (v, v.__class__))] = recorder
+            room = len(self._kmemo) < self._limit * _MEMO_FACTOR
+            if recorder is not None and room and self._seen is _state.current:
+                self._kmemo[tuple(x for v in values for x in (v, v.__class__))] = recorder
         except Exception:  # a value with a hostile __hash__/__class__: the general path already dropped it
             pass
 
@@ -659,6 +664,8 @@ def _keyword_source(method: str, names: tuple[str, ...], default: object, signed
     float_ok = "value - value == 0.0" if signed else "value - value == 0.0 and value >= 0.0"
     return f"""
 def {method}(self, {head}, {star}{params}**_rest):
+    if self._target is None and self._seen is _st.current and not _st.collecting_early:
+        return  # not recording (disabled, shut down, switched off): the cheapest no-op
     try:
         r = self._kmemo.get(({key})) if not _rest and self._seen is _st.current else None
         if r is not None:
@@ -704,6 +711,9 @@ def _bound_source(method: str, default: object, signed: bool) -> str:
     float_ok = "value - value == 0.0" if signed else "value - value == 0.0 and value >= 0.0"
     return f"""
 def {method}(self, {head}):
+    h = self._handle
+    if h._target is None and h._seen is _st.current and not _st.collecting_early:
+        return  # not recording (disabled, shut down, switched off): the cheapest no-op
     try:
         r = self._put if self._seen is _st.current else None
         if r is not None:

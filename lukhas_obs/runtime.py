@@ -466,6 +466,7 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
             )
         )
     readers += push_readers
+    _raise_reader_limits(readers, max([settings.cardinality_limit, *(n for _, n in settings.cardinality_limits)]))
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
     aggregator = own_aggregation(meter_provider) if settings.aggregation == "own" else None
     collect_hooks.install(meter_provider)  # before every other callback: hooks run first at each collection
@@ -502,6 +503,17 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
     telemetry.push_readers = push_readers
     telemetry.aggregator = aggregator
     return telemetry
+
+
+def _raise_reader_limits(readers: list[MetricReader], limit: int) -> None:
+    """Readers keep the SDK's 2,000 attribute sets per instrument and silently merge the rest into one overflow
+    series; lukhas-obs' own per-metric limit (which warns and counts) must be the one that applies, on the SDK path
+    too, so each reader's limit is raised above it (the readers' private table; left alone if it is not there)."""
+    for reader in readers:
+        table = getattr(reader, "_instrument_class_cardinality_limit", None)
+        if isinstance(table, dict):
+            for cls, current in table.items():
+                table[cls] = max(current, limit + 2)  # the SDK overflows at limit - 1 sets
 
 
 def own_aggregation(meter_provider: MeterProvider) -> Aggregator | None:

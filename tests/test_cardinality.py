@@ -75,3 +75,18 @@ def test_a_million_distinct_values_keep_memory_bounded():
     assert len(series) == 1000  # the default limit
     assert retained < 4 * 2**20  # nothing is kept per distinct value
     assert rss_after - rss_before < 64
+
+
+def test_the_sdk_path_never_overflows_silently_below_the_configured_limit():
+    """The SDK's readers merge attribute sets past 2,000 into one overflow series without a word; lukhas-obs' own
+    limit (which warns and counts) must be the one that applies on aggregation="sdk" too."""
+    telemetry = lukhas_obs.configure(
+        prometheus_port=0, traces_exporter="none", aggregation="sdk", cardinality_limit=5000
+    )
+    dropped = lukhas_obs.counter("lukhas_obs_dropped_measurements_total")  # its `metric` label is free-form
+    for i in range(3000):
+        dropped.add(1, metric=f"m{i}", reason="nan")
+    body = lukhas_obs.render_exposition()[0].decode()
+    lines = [line for line in body.splitlines() if line.startswith("lukhas_obs_dropped_measurements_total{")]
+    assert len(lines) == 3000 and "otel_metric_overflow" not in body
+    telemetry.shutdown()

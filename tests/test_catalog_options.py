@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.utils import floatToGoString
 
 import lukhas_obs
-from lukhas_obs import instruments
+from lukhas_obs import _state, instruments
 from lukhas_obs.catalog import load_catalog, register
 from lukhas_obs.errors import CatalogError
 from tests.support.scrape import scrape
@@ -210,6 +210,8 @@ def test_gauge_inc_dec_from_threads_loses_nothing(cat, aggregation):
 def test_measurements_before_configure_are_kept_and_bounded(cat, monkeypatch):
     p, _ = cat
     monkeypatch.setattr(instruments, "_early", [])
+    monkeypatch.setattr(instruments, "_early_lost", 0)
+    monkeypatch.setattr(_state, "collecting_early", True)
     monkeypatch.setattr(instruments, "EARLY_LIMIT", 5)
     calls = lukhas_obs.counter(f"{p}_calls_total")
     for _ in range(8):
@@ -225,6 +227,22 @@ def test_measurements_before_configure_are_kept_and_bounded(cat, monkeypatch):
     calls.add(100)  # after a shutdown nothing is kept for later
     telemetry = _configure("own")
     assert f"{p}_calls_total 0.0" in _lines(p, telemetry)
+
+
+def test_a_process_that_never_configures_keeps_bounded_memory(cat, monkeypatch):
+    p, _ = cat
+    monkeypatch.setattr(instruments, "_early", [])
+    monkeypatch.setattr(instruments, "_early_lost", 0)
+    monkeypatch.setattr(_state, "collecting_early", True)
+    monkeypatch.setattr(instruments, "EARLY_LIMIT", 100)
+    calls = lukhas_obs.counter(f"{p}_calls_total")
+    bound = calls.bind()
+    for _ in range(20_000):
+        calls.add(1)
+        bound.add(1)
+        calls.add(1, unknown="x")
+    assert len(instruments._early) == 100  # the rest is a count, not 59,900 more entries
+    assert instruments._early_lost == 59_900
 
 
 def test_info_name_must_end_in_info(tmp_path):

@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from lukhas_obs.errors import ConfigurationError
@@ -587,7 +587,7 @@ def url_path(value: object) -> str | None:
     """``value`` as a metrics path, or None when it is not one (see ``_PATH_ACCEPTED``). Never raises."""
     if path_problem(value) is not None:
         return None
-    return str.__getitem__(value, slice(None))  # type: ignore[arg-type]
+    return str.__getitem__(cast(str, value), slice(None))
 
 
 def parse_url_path(value: object, where: Where) -> str:
@@ -595,7 +595,7 @@ def parse_url_path(value: object, where: Where) -> str:
     problem = path_problem(value)
     if problem is not None:
         raise where.error(problem, _PATH_ACCEPTED)
-    return str.__getitem__(value, slice(None))  # type: ignore[arg-type]
+    return str.__getitem__(cast(str, value), slice(None))
 
 
 def _json_copy(value: object, depth: int, budget: list[int]) -> object:
@@ -717,7 +717,7 @@ def parse_metrics_endpoints(value: object, where: Where) -> tuple[tuple[str, tup
         problem = path_problem(raw_path)
         if problem is not None:
             raise where.error(problem, _PATH_ACCEPTED + " as keys")
-        path = str.__getitem__(raw_path, slice(None))  # type: ignore[arg-type]
+        path = str.__getitem__(cast(str, raw_path), slice(None))
         raw_names = plain(raw_names)
         names_list = [raw_names] if isinstance(raw_names, str) else raw_names
         if (

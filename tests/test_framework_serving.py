@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import inspect
 import re
 import subprocess
 import time
@@ -50,6 +51,9 @@ def example(tmp_path, monkeypatch):
     monkeypatch.setenv("SCRAPE_TOKEN", TOKEN)
     if not hasattr(lukhas_obs, "render_exposition"):  # until lukhas_obs/__init__.py exports it
         monkeypatch.setattr(lukhas_obs, "render_exposition", render_exposition, raising=False)
+    for name in ("render_exposition", "metrics_asgi_app", "metrics_wsgi_app"):  # until the facade has catalogs=
+        if "catalogs" not in inspect.signature(getattr(lukhas_obs, name)).parameters:
+            monkeypatch.setattr(lukhas_obs, name, getattr(prometheus, name))
 
     def run(name: str) -> dict[str, Any]:
         namespace: dict[str, Any] = {"__name__": f"serving_example_{name.replace('-', '_')}"}
@@ -104,7 +108,24 @@ PROTECTED = {
 
 
 def test_every_tagged_example_is_tested():
-    assert set(_examples()) == {*PROTECTED, "starlette-open"}
+    assert set(_examples()) == {*PROTECTED, "starlette-open", "starlette-subsets"}
+
+
+def test_subset_routes_example_serves_each_catalog_without_redirect(example):
+    client = _Client("asgi", example("starlette-subsets")["app"])
+    lukhas_obs.metric("lukhas_memory_docs_total").add(-1)  # refused: counted in the self-telemetry
+    families = {}
+    for path in ("/metrics", "/metrics/core", "/metrics/sdk"):
+        status, headers, body = client.get(path)
+        assert (status, headers["content-type"]) == (200, TEXT_CONTENT_TYPE), path
+        families[path] = {f.name for f in text_string_to_metric_families(body.decode())}
+    assert {"lukhas_memory_docs", "lukhas_obs_dropped_measurements", "target_info"} <= families["/metrics"]
+    assert "lukhas_memory_docs" in families["/metrics/core"]
+    assert not any(name.startswith("lukhas_obs_") for name in families["/metrics/core"])
+    assert "lukhas_obs_dropped_measurements" in families["/metrics/sdk"]
+    assert not any(name.startswith("lukhas_memory") for name in families["/metrics/sdk"])
+    status, _, body = client.get("/metrics/core?name[]=lukhas_memory_docs_total")
+    assert status == 200 and {f.name for f in text_string_to_metric_families(body.decode())} == {"lukhas_memory_docs"}
 
 
 @pytest.mark.parametrize("name", sorted(PROTECTED))

@@ -742,7 +742,9 @@ class EndpointApp:
         cached = self._cache
         if cached is not None and cached[0] is settings:
             return cached[1], cached[2]
-        metrics_path = self._metrics_path or getattr(settings, "metrics_path", DEFAULT_METRICS_PATH)
+        metrics_path: str = self._metrics_path if self._metrics_path is not None else DEFAULT_METRICS_PATH
+        if self._metrics_path is None and settings is not None:
+            metrics_path = getattr(settings, "metrics_path", DEFAULT_METRICS_PATH)
         endpoints = self._endpoints
         if endpoints is None:
             endpoints = tuple(getattr(settings, "metrics_endpoints", ()))
@@ -757,10 +759,11 @@ class EndpointApp:
         return routes, health
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "/")
+        raw_path = environ.get("PATH_INFO", "/")
+        path = raw_path if type(raw_path) is str else ""
         method = environ.get("REQUEST_METHOD", "GET")
         routes, health = self._resolved()
-        if isinstance(path, str) and path in routes:
+        if path in routes:
             if self._auth is not None and not self._auth(environ):
                 start_response(
                     "401 Unauthorized",

@@ -90,12 +90,12 @@ _handles_lock = threading.Lock()
 
 #: Measurements made before the first configure() (Luna sets its Info at import), replayed by it; at most this many.
 EARLY_LIMIT = 10_000
-_early: list[Callable[[], None]] | None = []
+_early: list[Callable[[], object]] | None = []
 _early_lost = 0
 _early_lock = threading.Lock()
 
 
-def _keep_early(call: Callable[..., None], *args: object) -> None:
+def _keep_early(call: Callable[..., object], *args: object) -> None:
     """Keep a measurement made before the first configure() for it to replay (bounded; the rest are counted)."""
     global _early_lost
     if _early is None:
@@ -322,13 +322,13 @@ class MetricHandle:
             if self._target is None:
                 if _early is not None:
                     _keep_early(self._emit, value, dict(attributes))
-                return
+                return None
             checked = self._value(value)
             if checked is None:
-                return
+                return None
             if checked < 0 and self._kind.negative_reason is not None:
                 drops.report(self.spec.name, self._kind.negative_reason)
-                return
+                return None
             if not attributes:
                 recorder = self._base_rec or self._base_recorder()
             elif remember:

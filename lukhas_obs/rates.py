@@ -193,11 +193,11 @@ def parse_windows(spec: object, field: str = "windows") -> tuple[Window, ...]:
 
 
 def _max_samples(value: object) -> int:
-    if value.__class__ is not int or not MIN_MAX_SAMPLES <= value <= MAX_MAX_SAMPLES:  # type: ignore[operator]
+    if not isinstance(value, int) or value.__class__ is not int or not MIN_MAX_SAMPLES <= value <= MAX_MAX_SAMPLES:
         raise ConfigurationError(
             "max_samples", value, f"an int from {MIN_MAX_SAMPLES} to {MAX_MAX_SAMPLES} (entries kept per window)"
         )
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _class_name(value: object) -> str:
@@ -374,8 +374,8 @@ class RateOfChange:
             with self._lock:
                 if t is None:
                     ts = self._read_clock()
-                    if ts is None:
-                        return
+                if ts is None:
+                    return
                 self._add(ts, v)
         except Exception as exc:  # pragma: no cover - defensive: telemetry never raises into the caller
             drops.report(self._where, "internal_error", _class_name(exc))
@@ -452,17 +452,21 @@ class RateOfChange:
         if cls is float:
             if value - value == 0.0:  # type: ignore[operator]  # finite (inf - inf and nan - nan are nan)
                 return value  # type: ignore[return-value]
-            return self._refuse(what, "nan" if value != value else "infinite", "")
+            self._refuse(what, "nan" if value != value else "infinite", "")
+            return None
         try:
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError
             number = float(operator.index(value)) if isinstance(value, numbers.Integral) else float(value)
         except OverflowError:
-            return self._refuse(what, "out_of_range", "an integer beyond float range")
+            self._refuse(what, "out_of_range", "an integer beyond float range")
+            return None
         except Exception:
-            return self._refuse(what, "not_a_number", _class_name(value))
+            self._refuse(what, "not_a_number", _class_name(value))
+            return None
         if not math.isfinite(number):
-            return self._refuse(what, "nan" if number != number else "infinite", "")
+            self._refuse(what, "nan" if number != number else "infinite", "")
+            return None
         return number
 
     def _refuse(self, what: str, reason: str, detail: str) -> None:

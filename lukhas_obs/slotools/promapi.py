@@ -173,7 +173,7 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(
-            _connection_class(http.client.HTTPSConnection, self._watchdog), req, context=self._context
+            _connection_class(http.client.HTTPSConnection, self._watchdog), req, context=self._context,  # type: ignore[attr-defined]
         )
 
 

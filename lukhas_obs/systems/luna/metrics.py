@@ -176,7 +176,11 @@ def _unreadable(where: str, exc: BaseException) -> None:
 
 def _fields(where: str, data: object, setters: tuple[tuple[str, object, Callable[[Any], None]], ...]) -> None:
     """``setter(data.get(key, default))`` for each field, each on its own: one unreadable field skips only itself."""
-    get = getattr(data, "get", None)
+    try:
+        get = getattr(data, "get", None)  # an object whose __getattr__ raises is refused here too
+    except Exception as exc:
+        _unreadable(where, exc)
+        return
     if not callable(get):
         drops.report(f"luna.{where}", "unreadable_result", f"not a mapping: {type(data).__name__}")
         return

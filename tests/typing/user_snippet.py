@@ -33,3 +33,27 @@ def verify() -> bool:
 ok: bool = identity.authenticate("T2", verify)
 telemetry: lukhas_obs.Telemetry = lukhas_obs.configure(prometheus_port=0)
 flushed: bool = lukhas_obs.force_flush(timeout=1.0)
+
+# Bound handles, gauge inc/dec, hooks and the seed-shaped decorators keep their types.
+locked: lukhas_obs.BoundCounter = failures.bind(tier="T2", reason="locked")
+locked.add()
+bound_search: lukhas_obs.BoundHistogram = search.bind()
+bound_search.record(0.003)
+backpressure.inc(0.1)
+backpressure.bind().dec()
+
+
+@lukhas_obs.before_collect
+def refresh() -> None:
+    backpressure.set(0.25)
+
+
+from lukhas_obs.decorators import timed_histogram  # noqa: E402
+
+
+@timed_histogram("lukhas_memory_search_seconds")
+def lookup(key: str) -> int:
+    return len(key)
+
+
+length: int = lookup("k")

@@ -176,12 +176,15 @@ class CanaryStore:
                     "new_sampling": value,
                     "reason": text,
                 }
+                start = audit.seek(0, os.SEEK_END)
                 try:
                     audit.write(json.dumps(record, ensure_ascii=False) + "\n")
                     audit.flush()
                     os.fsync(audit.fileno())
                 except OSError:
-                    self._restore(previous)  # no change without its audit record
+                    with contextlib.suppress(OSError):
+                        audit.truncate(start)  # no half-written record of a change that did not happen
+                    self._restore(previous)  # and no change without its audit record
                     raise
             finally:
                 fcntl.flock(audit.fileno(), fcntl.LOCK_UN)

@@ -61,15 +61,18 @@ class SelfManager:
         self.identity_path = Path(identity_path) if identity_path is not None else None
         if self.identity_path is not None:
             self.identity_path.parent.mkdir(parents=True, exist_ok=True)
-        self.profiles = dict.fromkeys(tokens, "healthy")
+        self.profiles: dict[str, str | tuple[float, float, float, float]] = dict.fromkeys(tokens, "healthy")
         self.scores = {token: list(PROFILES["healthy"]) for token in tokens}
         self.ticks = 0
         self._lock = threading.Lock()
 
-    def set_profile(self, token_id: str, profile: str) -> None:
-        """Steer ``token_id`` towards ``profile`` (``healthy`` or ``stressed``); a new token starts healthy."""
-        if profile not in PROFILES:
-            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    def set_profile(self, token_id: str, profile: str | tuple[float, float, float, float]) -> None:
+        """Steer ``token_id`` towards ``profile``: ``healthy``, ``stressed`` or four levels (coherence, continuity,
+        presence, stress); a new token starts healthy."""
+        if isinstance(profile, str) and profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)} or four levels, got {profile!r}")
+        if not isinstance(profile, str) and len(profile) != len(PROFILES["healthy"]):
+            raise ValueError("profile levels must be four numbers: coherence, continuity, presence, stress")
         with self._lock:
             self.profiles[token_id] = profile
             self.scores.setdefault(token_id, list(PROFILES["healthy"]))
@@ -78,8 +81,9 @@ class SelfManager:
     def update(self, token_id: str) -> SelfState:
         """One SELF tick of ``token_id``: move its scores, write the heartbeat, return the state (then exported)."""
         with self._lock:
-            levels = PROFILES[self.profiles[token_id]]
-            scores = self.scores[token_id]
+            profile = self.profiles.setdefault(token_id, "healthy")
+            levels = PROFILES[profile] if isinstance(profile, str) else profile
+            scores = self.scores.setdefault(token_id, list(PROFILES["healthy"]))
             for i, level in enumerate(levels):
                 scores[i] = _clamp(scores[i] + 0.5 * (level - scores[i]) + self.rng.gauss(0.0, self.noise))
             self.ticks += 1

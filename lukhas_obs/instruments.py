@@ -91,13 +91,18 @@ _handles_lock = threading.Lock()
 #: Measurements made before the first configure() (Luna sets its Info at import), replayed by it; at most this many.
 EARLY_LIMIT = 10_000
 _early: list[Callable[[], object]] | None = []
-_early_lost = 0
+#: Whether measurements were left out because the early buffer was full (reported once by the first configure).
+_early_overflowed = False
 _early_lock = threading.Lock()
 
 
 def _keep_early(call: Callable[..., object], *args: object) -> None:
-    """Keep a measurement made before the first configure() for it to replay (bounded; the rest are counted)."""
-    global _early_lost
+    """Keep a measurement made before the first configure() for it to replay (bounded; the rest are not kept).
+
+    When the buffer is full, handles stop keeping (``_state.collecting_early`` goes False, so they take their
+    cheapest no-op path): memory stays bounded in a process that never configures, and the loss is reported once.
+    """
+    global _early_overflowed
     if _early is None:
         return
     with _early_lock:
@@ -105,14 +110,15 @@ def _keep_early(call: Callable[..., object], *args: object) -> None:
             if len(_early) < EARLY_LIMIT:
                 _early.append(functools.partial(call, *args))
             else:
-                _early_lost += 1  # a count, not an entry: memory stays bounded in a process that never configures
+                _early_overflowed = True
+                _state.collecting_early = False
 
 
 def resolve_all() -> None:
     """Bind every handle of every registered catalog to the active state now (the runtime calls it after a swap), so
     instruments exist and the first measurement pays nothing extra; the first call also replays what was measured
     before it (:data:`EARLY_LIMIT`)."""
-    global _early, _early_lost
+    global _early, _early_overflowed
     from lukhas_obs.catalog import catalogs
 
     state = _state.current
@@ -122,12 +128,12 @@ def resolve_all() -> None:
             if handle._seen is not state:  # a gauge may already have bound the rates derived from it
                 handle._resolve()
     with _early_lock:
-        early, _early, lost, _early_lost = _early, None, _early_lost, 0
+        early, _early, overflowed, _early_overflowed = _early, None, _early_overflowed, False
         _state.collecting_early = False
     for call in early or ():
         call()
-    if lost:
-        drops.report("lukhas_obs", "before_configure", f"{lost} measurements past the first {EARLY_LIMIT}")
+    if overflowed:
+        drops.report("lukhas_obs", "before_configure", f"measurements past the first {EARLY_LIMIT} were not kept")
 
 
 def metric(metric_name: str) -> MetricHandle:

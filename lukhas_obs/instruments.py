@@ -671,7 +671,7 @@ def _keyword_source(method: str, names: tuple[str, ...], default: object, signed
     return f"""
 def {method}(self, {head}, {star}{params}**_rest):
     if self._target is None and self._seen is _st.current and not _st.collecting_early:
-        return  # not recording (disabled, shut down, switched off): the cheapest no-op
+        return  # not recording (disabled, shut down, switched off): the cheapest no-op (one load when recording)
     try:
         r = self._kmemo.get(({key})) if not _rest and self._seen is _st.current else None
         if r is not None:
@@ -717,8 +717,7 @@ def _bound_source(method: str, default: object, signed: bool) -> str:
     float_ok = "value - value == 0.0" if signed else "value - value == 0.0 and value >= 0.0"
     return f"""
 def {method}(self, {head}):
-    h = self._handle
-    if h._target is None and h._seen is _st.current and not _st.collecting_early:
+    if self._handle._target is None and self._handle._seen is _st.current and not _st.collecting_early:
         return  # not recording (disabled, shut down, switched off): the cheapest no-op
     try:
         r = self._put if self._seen is _st.current else None

@@ -3,7 +3,8 @@ example, the side-by-side comparison with the seed's own prometheus_client modul
 ``lukhas-obs demo --system luna``.
 
 Until pyproject.toml publishes the ``luna`` entry point, the system is registered in-process here
-(:func:`lukhas_obs.systems.register_system`); subprocesses register it the same way when the entry point is absent.
+(for this module only); subprocesses register it with :func:`lukhas_obs.systems.register_system` while the entry point
+is absent.
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 import lukhas_obs
+from lukhas_obs import systems as systems_registry
 from lukhas_obs.catalog import load_catalog
-from lukhas_obs.systems import ENTRY_POINT_GROUP, register_system, system
+from lukhas_obs.systems import ENTRY_POINT_GROUP, system
 from lukhas_obs.systems.luna import SYSTEM
+from lukhas_obs.systems.luna import metrics as luna  # registers the catalog
 from tests.support.hostile import Hostile, RaisingStr
 from tests.support.prometheus import (
     PrometheusApi,
@@ -44,10 +47,6 @@ from tests.support.prometheus import (
     wait_for,
 )
 from tests.support.scrape import scrape
-
-register_system(SYSTEM)
-
-from lukhas_obs.systems.luna import metrics as luna  # noqa: E402 - registers the catalog (needs the system above)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -68,6 +67,17 @@ DOCUMENTED_DIFFERENCES: dict[str, str] = {
     "luna_cache_hit_rate": "the seed's collect_all_metrics() sets 0.0 at every scrape ('À calculer'); the port reads "
     "memory_core.cache_hit_rate()",
 }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _system_registered() -> Iterator[None]:
+    """``luna`` known to :mod:`lukhas_obs.systems` while this module runs (until pyproject.toml publishes its entry
+    point), and forgotten after it: other modules generating from every known system (the committed files of
+    collector/ and docs/) see what they saw before."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(systems_registry._local, SYSTEM.name, SYSTEM)
+        assert system(SYSTEM.name) is SYSTEM
+        yield
 
 
 # ================================================================================================ helpers

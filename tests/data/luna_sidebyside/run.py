@@ -54,7 +54,7 @@ def main(side: str, steps: int, scrape_every: int) -> None:
 
         assert hasattr(lukhas_obs.decorators, "_clock"), "lukhas_obs.decorators no longer reads its clock from _clock"
         lukhas_obs.decorators._clock = clock  # read by each wrapper when it is made: before the core is imported
-        import lukhas_obs.systems.luna.metrics  # noqa: F401 - the Info is set at import, before configure
+        import lukhas_obs.systems.luna.metrics  # the Info is set at import, before configure
 
         lukhas_obs.configure(serve_metrics=False, traces_exporter="none")
 

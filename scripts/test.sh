@@ -2,7 +2,8 @@
 # Install everything the test suite needs on a fresh Debian machine, then run it.
 #   bash scripts/test.sh            # the README's test command (CI runs exactly this via .ci/run)
 #   bash scripts/test.sh -k otlp    # extra arguments go to pytest
-# Real components: Debian's prometheus (server + promtool) and libpython3.11 (linked by the rotel collector).
+# Real components: Debian's prometheus (server + promtool), libpython3.11 (linked by the rotel collector),
+# victoria-metrics and chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,8 @@ need_apt=()
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 ldconfig -p 2>/dev/null | grep -q 'libpython3.11.so.1.0' || need_apt+=(libpython3.11)
+command -v victoria-metrics >/dev/null 2>&1 || need_apt+=(victoria-metrics)  # remote_write target (scale-out tests)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)                  # headless browser (viewer tests)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== apt-get install ${need_apt[*]}"

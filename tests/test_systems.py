@@ -8,6 +8,7 @@ commands run in a subprocess with that directory on ``PYTHONPATH``.
 from __future__ import annotations
 
 import os
+import ast
 import subprocess
 import sys
 import textwrap
@@ -164,3 +165,17 @@ def test_entry_point_is_declared_in_pyproject() -> None:
     text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     assert textwrap.dedent(f'[project.entry-points."{ENTRY_POINT_GROUP}"]') in text
     assert 'lukhas_core = "lukhas_obs.systems.lukhas_core:SYSTEM"' in text
+
+
+def test_looking_up_one_systems_metric_registers_only_that_system():
+    """A process using one system's metrics must not expose another's (Luna's start_at_zero series on pForge's
+    /metrics): a name not registered yet registers the one system that declares it."""
+    code = (
+        "import lukhas_obs\n"
+        "from lukhas_obs.catalog import catalogs\n"
+        "lukhas_obs.gauge('pforge_efficiency')\n"
+        "print(sorted(c.name for c in catalogs()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    names = ast.literal_eval(out.stdout.strip().splitlines()[-1])  # the printed list of catalog names
+    assert "pforge" in names and "luna" not in names, names

@@ -127,27 +127,37 @@ def builtin(name: str) -> Catalog:
     raise KeyError(f"no built-in catalog {name!r}; shipped: {', '.join(shipped + sorted(systems()))}")
 
 
-_systems_registered = False
+#: Systems whose catalogs were already looked into (loaded once; registered only when they declare the name asked).
+_systems_seen: dict[str, tuple[Catalog, ...]] = {}
 
 
-def _register_systems() -> bool:
-    """Register every known system's catalogs once (a name not found yet may be a system's); True if it ran now.
+def _register_system_declaring(declares: Callable[[Catalog], bool]) -> bool:
+    """Register the first known system one of whose catalogs ``declares`` a name not registered yet; True if one was.
 
-    A system whose catalog is broken is skipped with a warning here: an unrelated installed package must not break
-    every lookup. Asking for that system by name (``builtin``, ``demo --system``, ``generate --system``) raises.
+    Only that system is registered: a process using pForge's metrics must not expose Luna's (a system with
+    ``start_at_zero`` would put its series on every ``/metrics``). A system whose catalog is broken is skipped with a
+    warning here — an unrelated installed package must not break every lookup; asking for that system by name
+    (``builtin``, ``demo --system``, ``generate --system``) raises.
     """
-    global _systems_registered
-    if _systems_registered:
-        return False
-    _systems_registered = True
     from lukhas_obs.systems import systems
 
     for known in systems().values():
-        try:
-            known.register()
-        except Exception as exc:
-            logging.getLogger("lukhas_obs").warning("lukhas_obs: system %r not registered: %s", known.name, exc)
-    return True
+        loaded = _systems_seen.get(known.name)
+        if loaded is None:
+            try:
+                loaded = tuple(load_catalog(path, defer_sections=True) for path in known.catalogs)
+            except Exception as exc:
+                logging.getLogger("lukhas_obs").warning("lukhas_obs: system %r not registered: %s", known.name, exc)
+                loaded = ()
+            _systems_seen[known.name] = loaded
+        if any(declares(cat) for cat in loaded) and any(cat.name not in _registry for cat in loaded):
+            try:
+                known.register()
+            except Exception as exc:
+                logging.getLogger("lukhas_obs").warning("lukhas_obs: system %r not registered: %s", known.name, exc)
+                continue
+            return True
+    return False
 
 
 def catalogs() -> tuple[Catalog, ...]:
@@ -163,7 +173,7 @@ def find_metric(metric_name: str) -> MetricSpec:
             for spec in cat.metrics:
                 if spec.name == metric_name:
                     return spec
-        if not _register_systems():
+        if not _register_system_declaring(lambda c: any(m.name == metric_name for m in c.metrics)):
             break
     known = sorted(m.name for c in catalogs() for m in c.metrics)
     raise KeyError(f"no registered catalog has a metric {metric_name!r}; registered metrics: {', '.join(known)}")
@@ -176,7 +186,7 @@ def find_span(name: str) -> SpanSpec:
             for spec in cat.spans:
                 if name == spec.name or name in spec.names():
                     return spec
-        if not _register_systems():
+        if not _register_system_declaring(lambda c: any(name == s.name or name in s.names() for s in c.spans)):
             break
     raise KeyError(f"no registered catalog declares a span {name!r}")
 

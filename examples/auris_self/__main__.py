@@ -4,13 +4,15 @@ Ticks three SELF tokens every ``--tick`` seconds (heartbeats in ``<data-dir>/ide
 ``GET /self/health``, ``POST /self/canary`` and ``GET /metrics/exp`` on ``--host``/``--port`` (127.0.0.1:8000).
 The canary sampling lives in ``<data-dir>/canary.env``, its audit log in ``<data-dir>/canary-audit.jsonl``. Set
 ``AURIS_OPERATOR_TOKEN`` to require ``Authorization: Bearer <token>`` on ``POST /self/canary``;
-``AURIS_METRICS_EXP=off`` turns the SELF metrics off (``/metrics/exp`` then answers with no samples).
+``AURIS_METRICS_EXP=off`` turns the SELF metrics off (``/metrics/exp`` then answers with no samples). SIGINT/SIGTERM
+stop it cleanly (exit 0).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -48,6 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ticker = threading.Thread(target=ticks, name="self-ticks", daemon=True)
     ticker.start()
+    # uvicorn stops on SIGINT/SIGTERM, restores the handlers it found and raises the signal again: with these
+    # handlers in place that second delivery is a no-op, so the telemetry is flushed and the exit code is 0
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda number, _frame: received.append(number))
+                for sig in (signal.SIGINT, signal.SIGTERM)}  # fmt: skip
     try:
         uvicorn.run(create_app(context, os.environ.get("AURIS_OPERATOR_TOKEN") or None), host=args.host,
                     port=args.port, log_level="warning")  # fmt: skip
@@ -55,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop.set()
         ticker.join(timeout=5)
         lukhas_obs.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 

@@ -533,3 +533,25 @@ def test_reconfiguring_changes_the_routes_of_a_new_server():
         assert first.metrics_server is not None and _url(first, "/metrics/exp") != _url(second, "/metrics/exp")
     finally:
         second.shutdown(timeout=5)
+
+
+def test_hostile_selection_objects_never_raise_and_never_widen_the_subset():
+    from tests.support.hostile import Hostile, RaisingStr
+
+    runtime.configure(serve_metrics=False, traces_exporter="none", metrics_endpoints=ENDPOINTS)
+    _record()
+    exp_only = render_exposition(endpoint="/metrics/exp")[0]
+    assert render_exposition(endpoint=RaisingStr("/metrics/exp"))[0] == exp_only
+    assert render_exposition(catalogs=RaisingStr("endpoints_exp"))[0] == exp_only
+    assert render_exposition(catalogs=[RaisingStr("endpoints_exp")])[0] == exp_only
+    for hostile in (Hostile(), [Hostile()], RaisingStr("../x"), ["endpoints_exp", None], b"endpoints_exp"):
+        assert render_exposition(catalogs=hostile)[0] == UNCONFIGURED_TEXT
+    assert render_exposition(endpoint=Hostile())[0] == UNCONFIGURED_TEXT
+    with pytest.raises(ConfigurationError):
+        prometheus.metrics_asgi_app(catalogs=Hostile())
+    with pytest.raises(ConfigurationError):
+        prometheus.metrics_wsgi_app(endpoint=Hostile())
+    served = prometheus.metrics_wsgi_app(endpoint=RaisingStr("/metrics/exp"))
+    from werkzeug.test import Client
+
+    assert Client(served).get("/").get_data() == exp_only

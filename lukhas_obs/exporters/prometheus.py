@@ -95,6 +95,11 @@ def build_reader(
     return reader, registry
 
 
+def _plain_text(value: object) -> str | None:
+    """``value`` as an exact ``str`` (a subclass's overridden methods are never called), or None."""
+    return str.__getitem__(value, slice(None)) if isinstance(value, str) else None
+
+
 def _active_settings() -> Any:
     """The active configuration's settings (None when nothing is configured). Never raises."""
     try:
@@ -169,12 +174,15 @@ def resolve_catalogs(names: object, field: str = "catalogs") -> tuple[str, ...]:
     Raises :class:`~lukhas_obs.errors.ConfigurationError` naming ``field`` and the accepted names when a name is
     not text, names nothing registered or known, or the list is empty or longer than 64.
     """
-    items: list[object]
+    items: list[object] | None = None
     if isinstance(names, str):
-        items = [names]
+        items = [_plain_text(names)]
     elif isinstance(names, Sequence) and not isinstance(names, (bytes, bytearray)):
-        items = list(names[:_MAX_CATALOGS + 1])
-    else:
+        try:
+            items = list(names[: _MAX_CATALOGS + 1])
+        except Exception:  # a hostile sequence: refused like any other non-list
+            items = None
+    if items is None:
         raise ConfigurationError(
             field, shown_catalog_name(names), "a catalog name or a list of them; " + accepted_catalogs_text()
         )
@@ -428,9 +436,8 @@ def _selection(catalogs: object, endpoint: object) -> tuple[bool, frozenset[str]
             _warn_once("render_exposition:catalogs", "lukhas_obs: render_exposition serves nothing: %s", exc)
             return False, None
     if endpoint is not None:
-        known, families = (
-            _endpoint_families(endpoint, _active_settings()) if isinstance(endpoint, str) else (False, None)
-        )
+        path = _plain_text(endpoint)
+        known, families = _endpoint_families(path, _active_settings()) if path is not None else (False, None)
         if not known:
             _warn_once(
                 "render_exposition:endpoint",
@@ -533,10 +540,13 @@ class _Route:
     def __init__(self, catalogs: object, endpoint: object) -> None:
         if catalogs is not None and endpoint is not None:
             raise ConfigurationError("endpoint", endpoint, "either catalogs= or endpoint=, not both")
-        if endpoint is not None and not isinstance(endpoint, str):
-            raise ConfigurationError("endpoint", endpoint, "a configured metrics path such as '/metrics/exp'")
+        path = None if endpoint is None else _plain_text(endpoint)
+        if endpoint is not None and path is None:
+            raise ConfigurationError(
+                "endpoint", shown_catalog_name(endpoint), "a configured metrics path such as '/metrics/exp'"
+            )
         self.catalogs = None if catalogs is None else resolve_catalogs(catalogs)  # fails early, naming the names
-        self.endpoint = endpoint
+        self.endpoint = path
 
     def families(self) -> tuple[bool, frozenset[str] | None]:
         """``(served, families)``: False when the endpoint is not configured (now)."""

@@ -19,6 +19,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.request
@@ -640,6 +641,26 @@ def test_the_demo_runs_and_serves_every_seed_name(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_first_scrape_after_a_late_registration_answers(tmp_path):
+    """The system imported after configure() (as the demo does): the first Φ is set inside a scrape, where binding
+    its rate of change used to wait for ever for the lock the SDK's collection holds."""
+    code = textwrap.dedent(
+        f"""
+        import json, sys, urllib.request
+        import lukhas_obs
+        telemetry = lukhas_obs.configure(prometheus_port=0, traces_exporter="none")
+        from lukhas_obs.systems.wiltonos.statefiles import StateFileCollector
+        open({str(tmp_path / "quantum_state.json")!r}, "w").write(json.dumps({{"phi": 0.75}}))
+        StateFileCollector({str(tmp_path)!r}).install()
+        body = urllib.request.urlopen(telemetry.metrics_url, timeout=5).read().decode()
+        sys.exit(0 if "wiltonos_quantum_coherence_ratio 0.75" in body else 3)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LUKHAS_", "OTEL_"))}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_docs_show_how_to_run_the_demo_and_the_exporter():

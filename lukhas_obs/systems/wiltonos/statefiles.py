@@ -57,7 +57,15 @@ from typing import Any
 
 from lukhas_obs import collect_hooks, drops
 from lukhas_obs.exporters.prometheus import render_exposition
-from lukhas_obs.instruments import RateOfChangeHandle, counter, gauge, histogram, observable_counter, observable_gauge
+from lukhas_obs.instruments import (
+    RateOfChangeHandle,
+    counter,
+    gauge,
+    histogram,
+    metric,
+    observable_counter,
+    observable_gauge,
+)
 from lukhas_obs.systems.wiltonos import PHI_STAR, SYSTEM
 
 __all__ = [
@@ -88,6 +96,22 @@ __all__ = [
 
 SYSTEM.register()  # the catalog is known before the handles below are looked up, installed as an entry point or not
 
+
+def _bind_handles() -> None:
+    """Bind every catalog handle to the active configuration now, outside any collection.
+
+    A catalog registered after configure() (``lukhas-obs demo`` loads the system's workload after it) has handles
+    that bind on first use. The first use of Φ here is usually inside a scrape (the hook), where binding the rate of
+    change creates an observable instrument in the OTel SDK, which waits for the lock the collection holds: the
+    scrape would hang for ever. Binding here first avoids it (reported to the SDK's owners).
+    """
+    from lukhas_obs.instruments import resolve_all
+
+    try:
+        resolve_all()
+    except Exception as exc:  # binding later (lazily) still works everywhere but inside a collection
+        drops.report(STATE_FILE_ERRORS_TOTAL, "internal_error", type(exc).__name__)
+
 COHERENCE_RATIO = "wiltonos_quantum_coherence_ratio"
 COHERENCE_DERIVATIVE = "wiltonos_quantum_coherence_derivative"
 LOOP_COHERENCE = "wiltonos_loop_quantum_coherence"
@@ -117,6 +141,7 @@ _INT64 = 2**63
 _phi = gauge(COHERENCE_RATIO)
 _doses = histogram(DOSE_AMOUNT)
 _errors = counter(STATE_FILE_ERRORS_TOTAL)
+_derivative = metric(COHERENCE_DERIVATIVE)  # exists (and binds with the others) before the first Φ
 
 
 def _parse_int(text: str) -> Any:
@@ -268,6 +293,16 @@ def parse_longevity(document: Any) -> LongevityState:
     return LongevityState(tuple(totals), tuple(doses), invalid)
 
 
+class _Pending:
+    """What one refresh records once the collector's lock is released."""
+
+    __slots__ = ("doses", "phi")
+
+    def __init__(self) -> None:
+        self.phi: float | None = None
+        self.doses: list[float] = []
+
+
 class StateFileCollector:
     """Reads ``quantum_state.json`` and ``longevity_state.json`` of ``state_dir`` at every collection (see module).
 
@@ -313,6 +348,7 @@ class StateFileCollector:
                 )
             _active = self
             self._installed = True
+        _bind_handles()
         collect_hooks.before_collect(self._hook)
         return self
 
@@ -334,20 +370,31 @@ class StateFileCollector:
     # -- reading --------------------------------------------------------------------------------------------------
 
     def refresh(self) -> dict[str, str | None]:
-        """Read both files now; ``{"quantum": None | reason, "longevity": None | reason}``. Never raises."""
+        """Read both files now; ``{"quantum": None | reason, "longevity": None | reason}``. Never raises.
+
+        The files are read and the collector's own state updated under its lock; the measurements are recorded
+        after it is released, so a refresh on the collecting thread (the hook) and one on another thread never wait
+        for each other inside the SDK.
+        """
         outcome: dict[str, str | None] = dict.fromkeys(FILES, "unreadable")
+        record = _Pending()
         with self._lock:
             for name, step in (("quantum", self._refresh_quantum), ("longevity", self._refresh_longevity)):
                 try:
-                    outcome[name] = step()
+                    outcome[name] = step(record)
                 except Exception as exc:  # a bug here must not break the scrape
                     drops.report(STATE_FILE_ERRORS_TOTAL, "internal_error", type(exc).__name__)
                     outcome[name] = "invalid"
-                if outcome[name] is not None:
-                    _errors.add(1, file=name, reason=outcome[name])
+        if record.phi is not None:
+            _phi.set(record.phi)
+        for amount in record.doses:
+            _doses.record(amount)
+        for name, problem in outcome.items():
+            if problem is not None:
+                _errors.add(1, file=name, reason=problem)
         return outcome
 
-    def _refresh_quantum(self) -> str | None:
+    def _refresh_quantum(self, record: _Pending) -> str | None:
         document, problem = read_json_file(self.paths["quantum"])
         if problem is not None:
             self._loops = ()
@@ -356,14 +403,14 @@ class StateFileCollector:
         if state.phi is not None:
             now = float(RateOfChangeHandle.clock())
             if self._last_fed != (now, state.phi):  # one sample per instant: concurrent scrapes add no weight
-                _phi.set(state.phi)
+                record.phi = state.phi
                 self._last_fed = (now, state.phi)
         self._loops = state.loops
         if state.collapse_operations is not None:
             self._collapses = state.collapse_operations
         return "invalid" if state.invalid else None
 
-    def _refresh_longevity(self) -> str | None:
+    def _refresh_longevity(self, record: _Pending) -> str | None:
         document, problem = read_json_file(self.paths["longevity"])
         if problem is not None:
             return problem
@@ -376,8 +423,7 @@ class StateFileCollector:
                 self._last_seq = None  # the log was rewritten from scratch: read it again from its start
             last = self._last_seq
             taken = [d for d in doses if last is None or d[0] > last][:MAX_NEW_DOSES]
-            for _seq, amount in taken:
-                _doses.record(amount)
+            record.doses = [amount for _seq, amount in taken]
             if taken:
                 self._last_seq = taken[-1][0]
         return "invalid" if state.invalid else None
@@ -419,6 +465,7 @@ observable_gauge(LOOP_COHERENCE).observe(_reader("_loop_values"))
 observable_gauge(LOOP_PRESSURE).observe(_reader("_pressures"))
 observable_counter(COLLAPSE_OPERATIONS_TOTAL).observe(_reader("_collapse_total"))
 observable_counter(DOSES_TOTAL).observe(_reader("_dose_totals"))
+_bind_handles()
 
 
 def longevity_exposition(accept: str | None = None) -> tuple[bytes, str]:

@@ -25,7 +25,8 @@ One file per process (and one or a few archive files), native byte order, everyt
 Slots (word offsets; ``d`` float64, ``q`` int64 through a second cast of the same bytes):
 
     counter, updown_counter   [0] value d                      + counters: one exemplar (7 words)
-    histogram                 [0] sum d, [1] min d, [2] max d, [3 + i] count of bucket i d  + one exemplar per bucket
+    histogram                 [0] sum d, [1] min d, [2] max d, [3] exemplars written q, [4 + i] count of bucket i d
+                              + one exemplar per bucket
     gauge, info               [0] value d (NaN: not set / not current), [1] time_ns of the last set q
     exemplar (7 words)        [0] seq_a q, [1] trace id high q, [2] trace id low q, [3] span id q, [4] value d,
                               [5] time_ns q, [6] seq_b q   (the writer stores seq_b first and seq_a last; a reader
@@ -67,7 +68,8 @@ KIND_NAMES: dict[int, str] = {v: k for k, v in KIND_CODES.items()}
 GAUGE_MODES: tuple[str, ...] = ("last", "sum", "min", "max", "per_process")
 
 EXEMPLAR_WORDS = 7
-HIST_HEAD = 3  # sum, min, max
+HIST_HEAD = 4  # sum, min, max, exemplar writes
+EXEMPLAR_WRITES = 3  # histograms: how many exemplars were written (the reader skips the area while 0)
 MAX_TEXT = 1 << 20  # a METRIC or SERIES text longer than this is a corrupt record
 
 INT_EXACT = 1 << 53

@@ -213,8 +213,8 @@ class _File:
     """What is known of one file: its header, its definitions and series (records never change once published)."""
 
     __slots__ = (
-        "absorbed", "boot", "closed", "created", "defs", "includes", "instance", "is_archive", "key", "parsed",
-        "path", "pid", "series", "start", "truncated",
+        "absorbed", "boot", "closed", "count", "created", "defs", "groups", "includes", "instance", "is_archive",
+        "key", "parsed", "path", "pid", "start", "truncated",
     )  # fmt: skip
 
     def __init__(self, path: str, key: tuple[int, int], header: tuple[Any, ...]) -> None:
@@ -229,16 +229,19 @@ class _File:
         self.is_archive = bool(flags & L.FLAG_ARCHIVE)
         self.closed = bool(flags & L.FLAG_CLOSED)
         self.defs: dict[int, _Def] = {}
-        #: (definition, created, attribute text, first word of the slot)
-        self.series: list[tuple[_Def, int, bytes, int]] = []
+        #: metric id → its series: (attribute key, attributes, created, index in the file, first word of the slot,
+        #: attribute text), in file order
+        self.groups: dict[int, list[tuple[Any, dict[str, Any], int, int, int, bytes]]] = {}
+        self.count = 0
         #: Archives: the files (instance ids) it absorbed, and how many process files that makes in all.
         self.includes: frozenset[str] = frozenset()
         self.absorbed = 0
         self.parsed = L.HEADER_SIZE
         self.truncated = False
 
-    def parse(self, data: bytes, committed: int) -> None:
-        """Read the records published since the last call (raises _Corrupt)."""
+    def parse(self, data: bytes, committed: int, attr_cache: dict[bytes, tuple[dict[str, Any], Any]]) -> None:
+        """Read the records published since the last call (raises _Corrupt). ``attr_cache``: attribute text →
+        (attributes, key), shared by the files of a directory (workers have the same series)."""
         size = len(data)
         limit = min(committed, size)
         self.truncated = committed > size
@@ -281,7 +284,23 @@ class _File:
                     raise _Corrupt("series of an unknown metric")
                 if rsize - head != definition.words * 8:
                     raise _Corrupt("slot size")
-                self.series.append((definition, created, bytes(text), (pos + head) // 8))
+                text = bytes(text)
+                parsed = attr_cache.get(text)
+                if parsed is None:
+                    try:
+                        attrs = json.loads(text)
+                        if not isinstance(attrs, dict) or not all(
+                            v.__class__ in (str, bool, int, float) for v in attrs.values()
+                        ):
+                            raise ValueError
+                        parsed = attr_cache[text] = (attrs, L.attributes_key(attrs))
+                    except (ValueError, TypeError) as exc:
+                        raise _Corrupt("bad attribute text") from exc
+                rows = self.groups.get(ident)
+                if rows is None:
+                    rows = self.groups[ident] = []
+                rows.append((parsed[1], parsed[0], created, self.count, (pos + head) // 8, text))
+                self.count += 1
             else:  # INCLUDES
                 try:
                     doc = json.loads(text)
@@ -400,7 +419,7 @@ class MultiprocessCollector:
         else:
             stats = CollectStats()
             snapshots = self._snapshots(stats, tolerate_missing=True) or []
-        return Collected(_merge(snapshots, self._attrs, self.resource, self.scope, now, stats), stats)
+        return Collected(_merge(snapshots, self.resource, self.scope, now, stats), stats)
 
     def _snapshots(self, stats: CollectStats, tolerate_missing: bool = False) -> list[_Snapshot] | None:
         """Every readable file's parsed records and values (None: a listed file vanished, list again)."""
@@ -434,7 +453,7 @@ class MultiprocessCollector:
                     f = _File(path, key, header)
                 else:
                     f.closed = bool(header[9] & L.FLAG_CLOSED)
-                f.parse(data, header[3])
+                f.parse(data, header[3], self._attrs)
             except Exception:
                 stats.corrupt += 1
                 continue
@@ -520,7 +539,6 @@ def _choose_defs(snapshots: list[_Snapshot]) -> dict[str, tuple[Any, ...]]:
 
 def _merge(
     snapshots: list[_Snapshot],
-    attr_cache: dict[bytes, tuple[dict[str, Any], Any]],
     resource: Resource,
     scope: InstrumentationScope,
     now: int,
@@ -546,115 +564,116 @@ def _merge(
     metrics: dict[str, tuple[_Def, dict[Any, _Entry]]] = {}
     #: (name, attribute key) → its earliest (creation time, file rank, record index) in any file, set or not: the
     #: output order and start time, as one process orders series by creation
-    firsts: dict[tuple[str, Any], tuple[int, int, int]] = {}
-    metric_firsts: dict[str, tuple[int, int, int]] = {}
+    firsts: dict[str, dict[Any, tuple[int, int, int]]] = {}
     dead_info: dict[str, tuple[int, dict[str, Any], Any]] = {}
-    loads = json.loads
+    exemplar_words = L.EXEMPLAR_WORDS
     for rank, snap in enumerate(snapshots):
         f, d, q, live = snap
-        for index, (definition, created, text, at) in enumerate(f.series):
+        for metric_id, rows in f.groups.items():
+            definition = f.defs[metric_id]
             name = definition.name
             if definition.ident != chosen.get(name):
-                stats.conflicts += 1
+                stats.conflicts += len(rows)
                 continue
-            parsed = attr_cache.get(text)
-            if parsed is None:
-                try:
-                    attrs = loads(text)
-                    if not isinstance(attrs, dict):
-                        raise ValueError
-                    parsed = attr_cache[text] = (attrs, L.attributes_key(attrs))
-                except Exception:
-                    stats.conflicts += 1
-                    continue
-            attrs, key = parsed
-            first = (created, rank, index)
-            fkey = (name, key)
-            known_first = firsts.get(fkey)
-            if known_first is None or first < known_first:
-                firsts[fkey] = first
             slot = metrics.get(name)
             if slot is None:
                 slot = metrics[name] = (definition, {})
-                metric_firsts[name] = first
-            elif first < metric_firsts[name]:
-                metric_firsts[name] = first
+                mfirsts = firsts[name] = {}
+            else:
+                mfirsts = firsts[name]
             entries = slot[1]
+            for key, _, created, index, _, _ in rows:
+                known_first = mfirsts.get(key)
+                if known_first is None or created <= known_first[0]:
+                    first = (created, rank, index)
+                    if known_first is None or first < known_first:
+                        mfirsts[key] = first
             kind = definition.kind
             if kind in ("counter", "updown_counter"):
-                entry = entries.get(key)
-                if entry is None:
-                    entry = entries[key] = _Entry(attrs, key, d[at])
-                else:
-                    entry.values += d[at]
-                if definition.exemplars:
-                    found = _exemplar(q, d, at + 1)
-                    if found is not None and (entry.exemplars is None or found[0] >= entry.exemplars[0]):
-                        entry.exemplars = found
+                for key, attrs, _, _, at, _ in rows:
+                    entry = entries.get(key)
+                    if entry is None:
+                        entry = entries[key] = _Entry(attrs, key, d[at])
+                    else:
+                        entry.values += d[at]
+                    if definition.exemplars and q[at + 1]:
+                        found = _exemplar(q, d, at + 1)
+                        if found is not None and (entry.exemplars is None or found[0] >= entry.exemplars[0]):
+                            entry.exemplars = found
             elif kind == "histogram":
                 nb = definition.nb
-                values = d[at : at + L.HIST_HEAD + nb].tolist()
-                entry = entries.get(key)
-                if entry is None:
-                    entry = entries[key] = _Entry(attrs, key, values)
-                else:
-                    acc = entry.values
-                    merged = list(map(add, acc, values))
-                    a_min, a_max = acc[1], acc[2]
-                    merged[1] = a_min if a_min <= values[1] else values[1]
-                    merged[2] = a_max if a_max >= values[2] else values[2]
-                    entry.values = merged
-                if definition.exemplars:
-                    base = at + L.HIST_HEAD + nb
-                    for b in range(nb):
-                        found = _exemplar(q, d, base + b * L.EXEMPLAR_WORDS)
-                        if found is None:
-                            continue
-                        ex = entry.exemplars
-                        if ex is None:
-                            ex = entry.exemplars = {}
-                        known = ex.get(b)
-                        if known is None or found[0] >= known[0]:
-                            ex[b] = found
+                width = L.HIST_HEAD + nb
+                ex_span = exemplar_words * nb
+                with_exemplars = definition.exemplars
+                for key, attrs, _, _, at, _ in rows:
+                    values = d[at : at + width].tolist()
+                    entry = entries.get(key)
+                    if entry is None:
+                        entry = entries[key] = _Entry(attrs, key, values)
+                    else:
+                        acc = entry.values
+                        a_min, a_max = acc[1], acc[2]
+                        merged = list(map(add, acc, values))
+                        merged[1] = a_min if a_min <= values[1] else values[1]
+                        merged[2] = a_max if a_max >= values[2] else values[2]
+                        entry.values = merged
+                    if with_exemplars and q[at + L.EXEMPLAR_WRITES]:
+                        base = at + width
+                        seqs = q[base : base + ex_span : exemplar_words].tolist()
+                        if any(seqs):
+                            ex = entry.exemplars
+                            if ex is None:
+                                ex = entry.exemplars = {}
+                            for b, seq in enumerate(seqs):
+                                if not seq:
+                                    continue
+                                found = _exemplar(q, d, base + b * exemplar_words)
+                                if found is None:
+                                    continue
+                                known = ex.get(b)
+                                if known is None or found[0] >= known[0]:
+                                    ex[b] = found
             elif kind == "gauge":
-                value = d[at]
-                if value != value:
-                    continue  # never set
                 mode = definition.mode
-                if mode == "last":
-                    stamp = q[at + 1]
-                    entry = entries.get(key)
-                    if entry is None:
-                        entries[key] = _Entry(attrs, key, (stamp, value))
-                    elif stamp >= entry.values[0]:
-                        entry.values = (stamp, value)
-                elif not live:
-                    continue
-                elif mode == "per_process":
-                    label = "pid" if "pid" not in attrs else "process_pid"
-                    entries[(key, f.pid)] = _Entry({**attrs, label: str(f.pid)}, key, value, f.pid)
-                else:
-                    entry = entries.get(key)
-                    if entry is None:
-                        entries[key] = _Entry(attrs, key, value)
-                    elif mode == "sum":
-                        entry.values += value
-                    elif mode == "min":
-                        if value < entry.values:
+                if mode != "last" and not live:
+                    continue  # a dead worker's sum/min/max/per-process gauges disappear
+                for key, attrs, _, _, at, _ in rows:
+                    value = d[at]
+                    if value != value:
+                        continue  # never set
+                    if mode == "last":
+                        stamp = q[at + 1]
+                        entry = entries.get(key)
+                        if entry is None:
+                            entries[key] = _Entry(attrs, key, (stamp, value))
+                        elif stamp >= entry.values[0]:
+                            entry.values = (stamp, value)
+                    elif mode == "per_process":
+                        label = "pid" if "pid" not in attrs else "process_pid"
+                        entries[(key, f.pid)] = _Entry({**attrs, label: str(f.pid)}, key, value, f.pid)
+                    else:
+                        entry = entries.get(key)
+                        if entry is None:
+                            entries[key] = _Entry(attrs, key, value)
+                        elif mode == "sum":
+                            entry.values += value
+                        elif mode == "min":
+                            if value < entry.values:
+                                entry.values = value
+                        elif value > entry.values:
                             entry.values = value
-                    elif value > entry.values:
-                        entry.values = value
             else:  # info
-                if d[at] != d[at]:
-                    continue  # not this process's current facts
-                if live:
-                    if key not in entries:
-                        entries[key] = _Entry(attrs, key)
-                else:
-                    stamp = q[at + 1]
-                    known_dead = dead_info.get(name)
-                    if known_dead is None or stamp >= known_dead[0]:
-                        dead_info[name] = (stamp, attrs, key)
+                for key, attrs, _, _, at, _ in rows:
+                    if d[at] != d[at]:
+                        continue  # not this process's current facts
+                    if live:
+                        if key not in entries:
+                            entries[key] = _Entry(attrs, key)
+                    else:
+                        stamp = q[at + 1]
+                        known_dead = dead_info.get(name)
+                        if known_dead is None or stamp >= known_dead[0]:
+                            dead_info[name] = (stamp, attrs, key)
     for name, (_, attrs, key) in dead_info.items():
         slot = metrics.get(name)
         if slot is not None and slot[1]:
@@ -665,10 +684,11 @@ def _merge(
     for name, (definition, entries) in metrics.items():
         if not entries:
             continue
-        ordered = sorted(entries.values(), key=lambda e: (firsts[(name, e.base)], e.pid))
-        metric = _metric(definition, ordered, [firsts[(name, e.base)][0] for e in ordered], now)
+        mfirsts = firsts[name]
+        ordered = sorted(entries.values(), key=lambda e: (mfirsts[e.base], e.pid))
+        metric = _metric(definition, ordered, [mfirsts[e.base][0] for e in ordered], now)
         stats.points += len(ordered)
-        out.append((metric_firsts[name], metric))
+        out.append((min(mfirsts.values()), metric))
     if not out:
         return None
     out.sort(key=lambda item: item[0])
@@ -685,7 +705,7 @@ def _metric(definition: _Def, ordered: list[_Entry], starts: list[int], now: int
         bounds = definition.bounds
         for e, start in zip(ordered, starts, strict=True):
             values = e.values
-            counts = tuple(int(c) for c in values[L.HIST_HEAD :])
+            counts = tuple(map(int, values[L.HIST_HEAD :]))
             exemplars = []
             if e.exemplars:
                 exemplars = [_sdk_exemplar(e.exemplars[b], e.attrs) for b in sorted(e.exemplars)]
@@ -782,7 +802,7 @@ def _compact_locked(path: str, alive: Alive, max_file_bytes: int, result: Compac
                     os.unlink(snap.file.path)
                     result.absorbed.append(snap.file.path)
         return
-    body, created = _archive_records(doomed, collector._attrs)
+    body, created = _archive_records(doomed)
     instance = os.urandom(16)
     includes = sorted({s.file.instance for s in doomed})
     absorbed = sum(s.file.absorbed if s.file.is_archive else 1 for s in doomed)
@@ -849,25 +869,22 @@ def _remove_stale_temporaries(path: str, alive: Alive, result: CompactResult) ->
                 result.removed_temporary += 1
 
 
-def _archive_records(doomed: list[_Snapshot], attr_cache: dict[bytes, Any]) -> tuple[bytes, int]:
+def _archive_records(doomed: list[_Snapshot]) -> tuple[bytes, int]:
     """The METRIC and SERIES records of an archive holding what ``doomed`` files contribute when dead."""
     groups: dict[tuple[str, tuple[Any, ...]], tuple[_Def, dict[Any, list[Any]]]] = {}
     created_max = 0
     for snap in sorted(doomed, key=lambda s: (s.file.created, s.file.instance)):
         f, d, q, _ = snap
         created_max = max(created_max, f.created)
-        for definition, created, text, at in f.series:
+        for definition, key, created, text, at in (
+            (f.defs[mid], row[0], row[2], row[5], row[4]) for mid, rows in f.groups.items() for row in rows
+        ):
             kind = definition.kind
             if kind == "gauge" and definition.mode != "last":
                 continue
             group = groups.get((definition.name, definition.ident))
             if group is None:
                 group = groups[(definition.name, definition.ident)] = (definition, {})
-            parsed = attr_cache.get(text)
-            if parsed is None:
-                attrs = json.loads(text)
-                parsed = attr_cache[text] = (attrs, L.attributes_key(attrs))
-            key = parsed[1]
             words = d[at : at + definition.words].tolist()
             qwords = q[at : at + definition.words].tolist()
             known = group[1].get(key)
@@ -885,6 +902,7 @@ def _archive_records(doomed: list[_Snapshot], attr_cache: dict[bytes, Any]) -> t
                 old[0] += words[0]
                 old[1] = min(old[1], words[1])
                 old[2] = max(old[2], words[2])
+                old_q[L.EXEMPLAR_WRITES] = max(old_q[L.EXEMPLAR_WRITES], qwords[L.EXEMPLAR_WRITES])
                 for i in range(L.HIST_HEAD, L.HIST_HEAD + nb):
                     old[i] += words[i]
                 if definition.exemplars:
@@ -936,7 +954,9 @@ def _pack_slot(record: bytearray, offset: int, definition: _Def, words: list[Any
     ints: set[int] = set()
     if definition.kind in ("gauge", "info"):
         ints.add(1)
-    elif definition.exemplars:
+    if definition.kind == "histogram":
+        ints.add(L.EXEMPLAR_WRITES)
+    if definition.exemplars and definition.kind in ("counter", "histogram"):
         base = L.exemplar_base(definition.kind, 0 if definition.bounds is None else len(definition.bounds))
         count = definition.nb if definition.kind == "histogram" else 1
         for b in range(count):

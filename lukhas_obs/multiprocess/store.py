@@ -190,11 +190,12 @@ class GaugeStoreSeries(StoreSeries):
 
 
 def _bucket_tree(count: int, indent: str, base: int) -> list[str]:
-    """Source that increments word ``m[base + i]`` for ``i = bisect_left(bounds, v)`` with float comparisons."""
+    """Source that counts ``v`` in bucket ``i = bisect_left(bounds, v)`` (float comparisons, no call): the mirror
+    ``self.c<i>`` is incremented and stored into word ``m[base + i]``."""
 
     def node(lo: int, hi: int, ind: str) -> list[str]:
         if lo == hi:
-            return [f"{ind}m[{base + lo}] += 1"]
+            return [f"{ind}k = self.c{lo} + 1", f"{ind}self.c{lo} = k", f"{ind}m[{base + lo}] = k"]
         mid = (lo + hi) // 2
         return [f"{ind}if v <= _b{mid}:", *node(lo, mid, ind + "    "), f"{ind}else:", *node(mid + 1, hi, ind + "    ")]
 
@@ -288,20 +289,28 @@ class StoreMetric:
         locked = self.store.locked
         mode = self.store._exemplar_mode
         names = ["_a", "_c", "_m", "_q", "_v"] + (["_lk"] if locked else [])
-        ns: dict[str, Any] = {"_t": time_ns}
+        ns: dict[str, Any] = {"_t": time_ns, "_INF": _INF, "_NINF": _NINF}
         params = args = ""
         ex = ""
+        # Counters and histograms keep a mirror of their words in slots (this process is the file's only writer,
+        # so the mirror is the file's value): an update is slot arithmetic and one store per word, no read of the
+        # mapping (a memoryview item read costs about as much as a store).
+        mirrors: list[tuple[str, str]] = []
         if kind == "histogram":
             assert self.bounds is not None
             nb = len(self.bounds) + 1
+            mirrors = [("s", "0"), ("n", "_INF"), ("x", "_NINF"), *((f"c{i}", "0") for i in range(nb))]
             body = ["m = self._v", *_bucket_tree(nb, "", L.HIST_HEAD)]
-            body += ["m[0] += v", "if v < m[1]:", "    m[1] = v", "if v > m[2]:", "    m[2] = v"]
+            body += ["s = self.s + v", "self.s = s", "m[0] = s"]
+            body += ["if v < self.n:", "    self.n = v", "    m[1] = v"]
+            body += ["if v > self.x:", "    self.x = v", "    m[2] = v"]
             params = "".join(f"_b{i}, " for i in range(nb - 1))
             args = "".join(f"_B[{i}], " for i in range(nb - 1))
             ns["_B"] = self.bounds
             method, base = "record", StoreSeries
         elif kind in ("counter", "updown_counter"):
-            body = ["self._v[0] += v"]
+            mirrors = [("s", "0")]
+            body = ["s = self.s + v", "self.s = s", "self._v[0] = s"]
             method, base = "add", StoreSeries
         elif kind == "gauge":
             if self.mode == "last":
@@ -324,11 +333,13 @@ class StoreMetric:
         src += f"    return {method}\nhot = make({args}_t, _cv, _ex)"
         ns.update(_cv=self.store._context, _ex=self._offer)
         hot = _compile(src, ns, "hot")
-        cls = type(
-            f"{kind.title().replace('_', '')}StoreSeries",
-            (base,),
-            {"__slots__": tuple(names), method: hot, "__module__": __name__},
-        )
+        members: dict[str, Any] = {method: hot, "__module__": __name__}
+        if mirrors:
+            names += [name for name, _ in mirrors]
+            init = "def __init__(self):\n" + "".join(f"    self.{name} = {value}\n" for name, value in mirrors)
+            members["__init__"] = _compile(init, dict(ns), "__init__")
+        members["__slots__"] = tuple(names)
+        cls = type(f"{kind.title().replace('_', '')}StoreSeries", (base,), members)
         hot.__qualname__ = f"{cls.__name__}.{method}"
         return cls
 
@@ -360,6 +371,8 @@ class StoreMetric:
                 d[at + 4] = value
                 q[at + 5] = now
                 q[at] = seq  # ... seq_a last: a reader with seq_a == seq_b read a whole exemplar
+                if self.bounds is not None:
+                    q[L.EXEMPLAR_WRITES] += 1  # the reader looks at the exemplars only when this is not 0
         except Exception:  # exemplars are best effort
             pass
 

@@ -555,3 +555,15 @@ def test_hostile_selection_objects_never_raise_and_never_widen_the_subset():
     from werkzeug.test import Client
 
     assert Client(served).get("/").get_data() == exp_only
+
+
+def test_an_unknown_name_registers_no_system():
+    """A typo must not register every known system's catalogs (Luna's start_at_zero series would then appear on
+    every /metrics of the process): only a system named, or declaring the catalog named, is registered."""
+    before = [c.name for c in catalog.catalogs()]
+    for names in (["no_such_catalog"], ["endpoints_exq"], ["zzz"]):
+        with pytest.raises(ConfigurationError):
+            resolve_catalogs(names)
+        with pytest.raises(ConfigurationError):
+            lukhas_obs.resolve_settings(environ={}, metrics_endpoints={"/x": names})
+    assert [c.name for c in catalog.catalogs()] == before

@@ -132,22 +132,32 @@ def known_catalog_names() -> list[str]:
 
 
 def _catalog_names_for(name: str) -> tuple[str, ...] | None:
-    """The catalogs a name stands for: a registered catalog, a system (its catalogs, registered now), or a catalog
-    shipped with lukhas-obs or a system; None when it names nothing. Only lower_snake_case names are looked up."""
+    """The catalogs a name stands for: a registered catalog, a system (its catalogs, registered now), a catalog
+    shipped with lukhas-obs, or a catalog of a known system (only that system is registered); None when it names
+    nothing. Only lower_snake_case names are looked up, and a name that is nothing registers nothing (a typo must
+    not put every system's ``start_at_zero`` series on ``/metrics``)."""
+    from importlib import resources
+
     from lukhas_obs import catalog as catalog_registry
     from lukhas_obs.systems import systems
 
     if _CATALOG_NAME_RE.fullmatch(name) is None:
         return None
-    if any(c.name == name for c in catalog_registry.catalogs()):
+
+    def registered() -> bool:
+        return any(c.name == name for c in catalog_registry.catalogs())
+
+    if registered():
         return (name,)
     known = systems()
     if name in known:
         return tuple(c.name for c in known[name].register())
-    try:
+    if (resources.files("lukhas_obs.catalog") / "data" / f"{name}.yaml").is_file():
         return (catalog_registry.builtin(name).name,)
-    except KeyError:
-        return None
+    declaring = getattr(catalog_registry, "_register_system_declaring", None)  # registers that one system only
+    if declaring is not None and declaring(lambda c: c.name == name) and registered():
+        return (name,)
+    return None
 
 
 def shown_catalog_name(name: object) -> object:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from lukhas_obs import _state, drops
+from lukhas_obs import catalog as _catalog_module
 from lukhas_obs._state import DEFAULT_CARDINALITY_LIMIT
 from lukhas_obs.aggregation import _UNSET
 from lukhas_obs.catalog import MetricSpec, find_metric
@@ -291,7 +292,16 @@ class MetricHandle:
         return None
 
     def _create(self, meter: Meter) -> Any:
-        """The OTel instrument of this metric, made by the kind's factory."""
+        """The OTel instrument of this metric, made by the kind's factory.
+
+        An observable instrument registers with the SDK under the lock a collection holds while it runs the
+        callbacks (not re-entrant): made from inside a collection — a hook or callback looking up a catalog that was
+        registered late — it would hang every scrape. Then it is made by a helper thread once that collection is
+        over, and this collection simply does not have it yet.
+        """
+        if self._kind.observable and _collection_running(meter):
+            threading.Thread(target=self._create_later, args=(_state.current,), daemon=True).start()
+            return None
         s = self.spec
         factory = getattr(meter, self._kind.otel_factory)
         return factory(s.otel_name, unit=s.unit, description=s.description, **self._create_options())
@@ -299,6 +309,14 @@ class MetricHandle:
     def _create_options(self) -> dict[str, Any]:
         """Extra keyword arguments of the kind's OTel factory (bucket advice, callbacks)."""
         return {}
+
+    def _create_later(self, state: _state.State) -> None:
+        lock = _consumer_lock(state.recording.meter)
+        if lock is None or not lock.acquire(timeout=30):
+            return
+        lock.release()
+        if _state.current is state and self._seen is state and self._target is None:
+            self._resolve()
 
     def _recorder(self, attributes: dict[str, _AttrValue]) -> Recorder | None:
         """The sink of one admitted attribute set: its aggregation series' method, or the SDK instrument (and the
@@ -919,6 +937,38 @@ class RateOfChangeHandle(MetricHandle):
         return out
 
 
+def _consumer_lock(meter: Any) -> Any:
+    """The SDK lock a collection holds while it runs callbacks (None when this SDK's shape is unknown)."""
+    lock = getattr(getattr(meter, "_measurement_consumer", None), "_lock", None)
+    return lock if hasattr(lock, "acquire") and hasattr(lock, "release") else None
+
+
+def _collection_running(meter: Any) -> bool:
+    """True when a collection holds the SDK's lock now (this thread's own, or another's: both are deferred)."""
+    lock = _consumer_lock(meter)
+    if lock is None:
+        return False
+    if lock.acquire(blocking=False):
+        lock.release()
+        return False
+    return True
+
+
+def _bind_registered(catalog: Any) -> None:
+    """A catalog registered after configure(): bind its handles now, outside any collection (a lookup made inside
+    one would otherwise create its observable instruments there)."""
+    state = _state.current
+    if state.recording.meter is None:
+        return
+    for spec in catalog.metrics:
+        try:
+            handle = metric(spec.name)
+            if handle._seen is not state:
+                handle._resolve()
+        except Exception as exc:  # never break a registration
+            drops.report(spec.name, "internal_error", type(exc).__name__)
+
+
 def _derivatives(spec: MetricSpec) -> list[RateOfChangeHandle]:
     """The rate_of_change handles whose source is the gauge ``spec``."""
     from lukhas_obs.catalog import catalogs
@@ -997,6 +1047,13 @@ if set(_HANDLE_TYPES) != set(KINDS):  # pragma: no cover - a kind added to the t
     raise ImportError(f"metric kinds without a handle class: {sorted(set(KINDS) ^ set(_HANDLE_TYPES))}")
 
 drops.use_handles(metric)
+
+
+def _on_register(catalog: Any) -> None:
+    _bind_registered(catalog)
+
+
+_catalog_module.on_register(_on_register)
 
 
 def _handle_class(spec: MetricSpec) -> type[MetricHandle]:

@@ -89,3 +89,52 @@ def test_registering_is_idempotent_and_refuses_non_callables(registered):
     assert collect_hooks.hooks().count(hook) == 1
     with pytest.raises(TypeError):
         lukhas_obs.before_collect(42)  # type: ignore[arg-type]
+
+
+def test_a_catalog_registered_late_and_first_used_inside_a_collection_never_hangs_the_scrape(registered, tmp_path):
+    """An observable instrument made inside a collection would wait for the SDK lock that collection holds."""
+    import threading
+
+    from lukhas_obs.catalog import load_catalog, register
+
+    path = tmp_path / "late.yaml"
+    path.write_text(
+        "catalog: late_hooks\nmetrics:\n"
+        "  - {name: late_hooks_depth, kind: observable_gauge, description: Depth read at scrape time.}\n"
+        "  - {name: late_hooks_ratio, kind: rate_of_change, source: late_hooks_level, windows: [30s], "
+        "description: Rate.}\n"
+        "  - {name: late_hooks_level, kind: gauge, description: Level.}\n"
+    )
+    telemetry = lukhas_obs.configure(prometheus_port=0, traces_exporter="none")
+    late = load_catalog(path)
+
+    @registered
+    def register_and_observe() -> None:  # registers and binds inside the collection
+        if not any(c.name == "late_hooks" for c in lukhas_obs.catalogs()):
+            register(late)
+            lukhas_obs.observable_gauge("late_hooks_depth").observe(lambda: 7)
+            lukhas_obs.gauge("late_hooks_level").set(1)
+
+    result: list = []
+    scraper = threading.Thread(target=lambda: result.append(scrape(telemetry.metrics_url, timeout=10)))
+    scraper.start()
+    scraper.join(15)
+    assert result and result[0].status == 200  # the scrape answered instead of hanging
+    for _ in range(50):
+        if "late_hooks_depth 7.0" in scrape(telemetry.metrics_url).body:
+            break
+        threading.Event().wait(0.1)
+    assert "late_hooks_depth 7.0" in scrape(telemetry.metrics_url).body
+
+
+def test_a_catalog_registered_after_configure_is_bound_at_once(tmp_path):
+    from lukhas_obs.catalog import load_catalog, register
+
+    telemetry = lukhas_obs.configure(prometheus_port=0, traces_exporter="none")
+    path = tmp_path / "after.yaml"
+    path.write_text("catalog: after_cfg\nmetrics:\n  - {name: after_cfg_depth, kind: observable_gauge, description: D.}\n")
+    register(load_catalog(path))
+    handle = lukhas_obs.observable_gauge("after_cfg_depth")
+    assert handle._target is not None  # bound by the registration, not by the first use
+    handle.observe(lambda: 3)
+    assert "after_cfg_depth 3.0" in scrape(telemetry.metrics_url).body

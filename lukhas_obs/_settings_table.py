@@ -60,8 +60,10 @@ PROTOCOLS = ("grpc", "http/protobuf")
 _PROTOCOL_ALIASES = {"grpc": "grpc", "http/protobuf": "http/protobuf", "http": "http/protobuf"}
 TRACES_EXPORTERS = ("file", "console", "otlp", "none")
 METRICS_EXPORTERS = ("prometheus", "otlp", "none")
+#: Where log records of the stdlib ``logging`` integration go (:mod:`lukhas_obs.logs`); none by default.
+LOGS_EXPORTERS = ("otlp", "file", "console", "none")
 COMPRESSIONS = ("gzip", "none")
-SIGNALS = ("traces", "metrics")
+SIGNALS = ("traces", "metrics", "logs")
 
 _LANE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _RESOURCE_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
@@ -636,7 +638,7 @@ def _json_copy(value: object, depth: int, budget: list[int]) -> object:
 _HEALTH_ACCEPTED = (
     f"a JSON object (a mapping of str keys to JSON values, served as {JSON_CONTENT_TYPE}) or non-empty text "
     f"(text that is a JSON object is served as {JSON_CONTENT_TYPE}, other text as text/plain), at most "
-    f"{MAX_HEALTH_BODY_BYTES} UTF-8 bytes, no control characters but tab and newline, no lone surrogates"
+    f"{MAX_HEALTH_BODY_BYTES} UTF-8 bytes, no control characters but tab, CR and LF, no lone surrogates"
 )
 
 
@@ -749,6 +751,42 @@ def parse_flag_env_strict(value: object, where: Where) -> bool:
     if lowered not in ("true", "false"):
         raise where.error(value)
     return lowered == "true"
+
+
+# --- third-party metrics --------------------------------------------------------------------------------------------
+
+#: Attribute sets per third-party instrument when ``third_party_cardinality_limit`` is not set.
+DEFAULT_THIRD_PARTY_CARDINALITY_LIMIT = 500
+#: Most globs in ``third_party_allow``, and the longest one.
+MAX_NAME_GLOBS = 64
+MAX_NAME_GLOB_CHARS = 128
+_GLOB_RE = re.compile(r"^[A-Za-z0-9_.\-/*?\[\]!]+$")
+_ON_OFF = "on or off (also True/False; the variable: on, off, true or false)"
+_GLOBS_ACCEPTED = (
+    f"a list of at most {MAX_NAME_GLOBS} instrument-name globs of at most {MAX_NAME_GLOB_CHARS} characters: "
+    "letters, digits, '_', '.', '-', '/' and the glob characters '*', '?', '[', ']', '!' (comma-separated in the "
+    "environment)"
+)
+
+
+def parse_on_off(value: object, where: Where) -> bool:
+    """``on``/``off`` (or ``true``/``false``, any case), or exactly True/False; anything else is refused."""
+    if isinstance(value, bool):
+        return value
+    lowered = str.__getitem__(value, slice(None)).strip().lower() if isinstance(value, str) else None
+    if lowered in ("on", "true"):
+        return True
+    if lowered in ("off", "false"):
+        return False
+    raise where.error(value)
+
+
+def parse_name_globs(value: object, where: Where) -> tuple[str, ...]:
+    """Instrument-name globs (``http.server.*``, ``db.client.operation.duration``); see ``_GLOBS_ACCEPTED``."""
+    globs = _names(value, where)
+    if len(globs) > MAX_NAME_GLOBS or any(len(g) > MAX_NAME_GLOB_CHARS or not _GLOB_RE.match(g) for g in globs):
+        raise where.error(value, _GLOBS_ACCEPTED)
+    return globs
 
 
 # --- the table -------------------------------------------------------------------------------------------------------
@@ -954,5 +992,32 @@ def build_table(warn: Callable[[Where, object], None]) -> tuple[Param, ...]:
             "metrics_tls_key", "metrics_tls_key", ("LUKHAS_METRICS_TLS_KEY",), parse_pem_file, None,
             "the path of a readable PEM file", "The TLS certificate's private key.",
             together_with="metrics_tls_cert", default_doc="plain HTTP",
+        ),
+        # --- third-party metrics and logs (lukhas_obs.distro, lukhas_obs.logs) ---
+        Param(
+            "third_party_metrics", "third_party_metrics", ("LUKHAS_THIRD_PARTY_METRICS",), parse_on_off, False,
+            _ON_OFF,
+            "Set the OTel global MeterProvider, so third-party instruments (contrib instrumentations' "
+            "http.server.duration, ...) reach /metrics and OTLP next to the catalog's, filtered by third_party_allow "
+            "and bounded by third_party_cardinality_limit. Off: lukhas-obs never sets the global MeterProvider.",
+        ),
+        Param(
+            "third_party_allow", "third_party_allow", ("LUKHAS_THIRD_PARTY_ALLOW",), parse_name_globs,
+            ("*",), _GLOBS_ACCEPTED,
+            "Instrument names (globs) third-party metrics may use; other instruments are no-ops.",
+            default_doc="* (every instrument)",
+        ),
+        Param(
+            "third_party_cardinality_limit", "third_party_cardinality_limit",
+            ("LUKHAS_THIRD_PARTY_CARDINALITY_LIMIT",), parse_limit, DEFAULT_THIRD_PARTY_CARDINALITY_LIMIT,
+            "a whole number of attribute sets from 1 to 1000000",
+            "Distinct attribute sets per third-party instrument; past it new sets are dropped, warned about once, "
+            "counted.",
+        ),
+        Param(
+            "logs_exporter", "logs_exporter", ("LUKHAS_LOGS_EXPORTER", "OTEL_LOGS_EXPORTER"),
+            choices_parser(LOGS_EXPORTERS), "none", "one or more of: " + ", ".join(LOGS_EXPORTERS),
+            "Where stdlib logging records go, with the trace and span ids of the span they were made in "
+            "(file: the traces_file, next to the spans); comma-separated in the variables.",
         ),
     )  # fmt: skip

@@ -47,6 +47,7 @@ from lukhas_obs._settings_table import (
     DEFAULT_VERSION,
     FIRST_CLASS_KEYS,
     HEALTH_PATH,
+    LOGS_EXPORTERS,
     MAX_DURATION_S,
     METRICS_EXPORTERS,
     PROTOCOLS,
@@ -75,6 +76,7 @@ __all__ = [
     "DEFAULT_SHUTDOWN_TIMEOUT_S",
     "DEFAULT_TRACES_FILE",
     "DEFAULT_VERSION",
+    "LOGS_EXPORTERS",
     "MAX_DURATION_S",
     "METRICS_EXPORTERS",
     "PARAMETERS",
@@ -167,6 +169,14 @@ class Settings:
     metrics_endpoints: tuple[tuple[str, tuple[str, ...]], ...] = ()
     health_body: tuple[str, str] = DEFAULT_HEALTH_BODY
     created_series: bool = False
+    #: Third-party instruments through the OTel global MeterProvider (lukhas_obs.distro): on or off, the
+    #: instrument-name globs allowed, attribute sets per instrument.
+    third_party_metrics: bool = False
+    third_party_allow: tuple[str, ...] = ("*",)
+    third_party_cardinality_limit: int = 500
+    #: Where stdlib logging records go (lukhas_obs.logs): any of otlp, file, console; () is none.
+    logs_exporters: tuple[str, ...] = ()
+    otlp_logs: OtlpSettings | None = None
 
     def differences(self, other: Settings) -> list[str]:
         """Names of the fields whose values differ (used to explain a refused re-configuration)."""
@@ -351,6 +361,7 @@ def _settings_from(resolved: _Table) -> Settings:
     extra = {k: v for k, v in (value(_RESOURCE_VARIABLE) or {}).items() if k not in FIRST_CLASS_KEYS}
     extra.update(value("resource_attributes") or {})
     traces_ex, metrics_ex = value("traces_exporter"), value("metrics_exporter")
+    logs_ex = value("logs_exporter") or ()
     otlp_traces = _otlp("traces", resolved, force=bool(traces_ex and "otlp" in traces_ex))
     otlp_metrics = _otlp("metrics", resolved, force=bool(metrics_ex and "otlp" in metrics_ex))
     if traces_ex is None:
@@ -401,6 +412,11 @@ def _settings_from(resolved: _Table) -> Settings:
         metrics_endpoints=endpoints,
         health_body=value("health_body"),
         created_series=value("created_series"),
+        third_party_metrics=value("third_party_metrics"),
+        third_party_allow=value("third_party_allow"),
+        third_party_cardinality_limit=value("third_party_cardinality_limit"),
+        logs_exporters=logs_ex,
+        otlp_logs=_otlp("logs", resolved, force=True) if "otlp" in logs_ex else None,
     )
 
 
@@ -439,6 +455,10 @@ def resolve_settings(
     metrics_endpoints: Mapping[str, str | Sequence[str]] | str | None = None,
     health_body: Mapping[str, Any] | str | None = None,
     created_series: bool | None = None,
+    third_party_metrics: bool | str | None = None,
+    third_party_allow: Sequence[str] | str | None = None,
+    third_party_cardinality_limit: int | None = None,
+    logs_exporter: str | Sequence[str] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Resolve every setting by the documented precedence and validate it. See the module docstring."""

@@ -170,6 +170,17 @@ CASES: tuple[Case, ...] = (
     Case("health_body", "JSON object", lambda s: {"status": s, "n": math.nan}),
     Case("health_body", "JSON object", lambda s: {s: _nested(20)}),
     Case("created_series", "True or False", lambda s: s, "LUKHAS_CREATED_SERIES", lambda s: s),
+    Case("third_party_metrics", "on or off", lambda s: s, "LUKHAS_THIRD_PARTY_METRICS", lambda s: s),
+    Case("third_party_metrics", "on or off", lambda s: [s]),
+    Case("third_party_allow", "instrument-name globs", lambda s: [s], "LUKHAS_THIRD_PARTY_ALLOW", lambda s: s),
+    Case("third_party_allow", "instrument-name globs", lambda s: ["http.*"] * 65 + [s]),
+    Case("third_party_allow", "list of strings", lambda s: ["http.*", s.encode()]),
+    Case(
+        "third_party_cardinality_limit", "whole number", lambda s: s, "LUKHAS_THIRD_PARTY_CARDINALITY_LIMIT",
+        lambda s: s,
+    ),
+    Case("logs_exporter", "otlp, file, console, none", lambda s: s, "LUKHAS_LOGS_EXPORTER", lambda s: s),
+    Case("logs_exporter", "otlp, file, console, none", lambda s: ["file", s], "OTEL_LOGS_EXPORTER", lambda s: s),
 )
 
 #: Whole-value secrets: settings that are credentials themselves, fed the bare marker in a malformed form.
@@ -350,7 +361,7 @@ ARGUMENTS = (
     "otlp_endpoint", "otlp_protocol", "otlp_headers", "otlp_timeout", "metric_export_interval", "shutdown_timeout",
     "cardinality_limit", "cardinality_limits", "aggregation", "scrub_patterns", "scrub_allow", "metrics_bearer_token",
     "metrics_basic_auth", "metrics_tls_cert", "metrics_tls_key", "metrics_path", "metrics_endpoints", "health_body",
-    "created_series",
+    "created_series", "third_party_metrics", "third_party_allow", "third_party_cardinality_limit", "logs_exporter",
 )  # fmt: skip
 #: Hostile values no field accepts (``disabled`` takes any truthy value, so it is exempt).
 MUST_REFUSE = {"lone-surrogate", "huge-int", "negative-huge-int", "nan", "inf", "negative", "huge-float"}
@@ -399,6 +410,7 @@ _LEGIT_VARIABLE_VALUES = {
     ("LUKHAS_SCRUB_ALLOW", "huge-exponent"),
     ("LUKHAS_METRICS_BEARER_TOKEN", "digits"),
     ("LUKHAS_HEALTH_BODY", "huge-exponent"),  # "1e400" is a fine text body
+    ("LUKHAS_THIRD_PARTY_ALLOW", "huge-exponent"),  # "1e400" is a valid instrument-name glob
     *((v, "huge-exponent") for v in _TEXT_VARIABLES),
 }
 
@@ -412,6 +424,8 @@ _LEGIT_VARIABLE_VALUES = {
         "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_METRIC_EXPORT_INTERVAL",
         "LUKHAS_CARDINALITY_LIMIT", "LUKHAS_SCRUB_ALLOW", "LUKHAS_METRICS_BEARER_TOKEN", "LUKHAS_METRICS_BASIC_AUTH",
         "LUKHAS_METRICS_PATH", "LUKHAS_METRICS_ENDPOINTS", "LUKHAS_HEALTH_BODY", "LUKHAS_CREATED_SERIES",
+        "LUKHAS_THIRD_PARTY_METRICS", "LUKHAS_THIRD_PARTY_ALLOW", "LUKHAS_THIRD_PARTY_CARDINALITY_LIMIT",
+        "LUKHAS_LOGS_EXPORTER", "OTEL_LOGS_EXPORTER",
     ],
 )  # fmt: skip
 @pytest.mark.parametrize("hostile", ["evil-str", "surrogateescape", "digits", "huge-exponent"])

@@ -135,6 +135,10 @@ def configure(
     cardinality_limit: int | None = None,
     cardinality_limits: Mapping[str, int] | None = None,
     aggregation: str | None = None,
+    metrics_path: str | None = None,
+    metrics_endpoints: Mapping[str, str | Sequence[str]] | str | None = None,
+    health_body: Mapping[str, Any] | str | None = None,
+    created_series: bool | None = None,
     scrub_patterns: Sequence[str] | None = None,
     scrub_allow: Sequence[str] | None = None,
     metrics_bearer_token: str | None = None,
@@ -160,6 +164,9 @@ def configure(
       past it new sets are dropped, warned about once and counted.
     - ``aggregation``: ``own`` (default; lukhas-obs' aggregation, output identical to the SDK's) or ``sdk`` (record
       through the OTel SDK's instruments).
+    - ``metrics_path`` (``/metrics``), ``metrics_endpoints`` (``{"/metrics/exp": ["auris_self"]}``: more paths, each
+      serving chosen catalogs or systems), ``health_body`` (what ``/health`` answers), ``created_series``
+      (prometheus_client's ``_created`` samples for counters and histograms).
     - ``scrub_patterns`` / ``scrub_allow``: extra secret patterns (regular expressions) and attribute names never
       scrubbed; see :mod:`lukhas_obs.scrubbing`.
     - ``metrics_bearer_token`` / ``metrics_basic_auth`` (``"user:password"``) / ``metrics_tls_cert`` +
@@ -178,24 +185,39 @@ def active() -> Telemetry | None:
     return runtime.active()
 
 
-def metrics_wsgi_app() -> Callable[..., Any]:
-    """A WSGI app serving the active configuration's metrics (mount it at ``/metrics`` in Flask or Django)."""
-    return _prometheus.metrics_wsgi_app(runtime.active_registry)
+def metrics_wsgi_app(
+    *, catalogs: str | Sequence[str] | None = None, endpoint: str | None = None
+) -> Callable[..., Any]:
+    """A WSGI app serving the active configuration's metrics (mount it at ``/metrics`` in Flask or Django).
+
+    ``catalogs`` (catalog or system names) or ``endpoint`` (a path of ``metrics_endpoints``) serve a subset.
+    """
+    return _prometheus.metrics_wsgi_app(runtime.active_registry, catalogs=catalogs, endpoint=endpoint)
 
 
-def metrics_asgi_app() -> Callable[..., Any]:
+def metrics_asgi_app(
+    *, catalogs: str | Sequence[str] | None = None, endpoint: str | None = None
+) -> Callable[..., Any]:
     """An ASGI app serving the active configuration's metrics: ``app.add_route("/metrics", metrics_asgi_app())``.
 
     Not ``app.mount(...)``: Starlette answers ``307 → /metrics/`` and FastAPI ``Depends`` does not cover mounts. To
     put ``/metrics`` behind the app's own auth, serve :func:`render_exposition` from a route (docs/SERVING.md).
     """
-    return _prometheus.metrics_asgi_app(runtime.active_registry)
+    return _prometheus.metrics_asgi_app(runtime.active_registry, catalogs=catalogs, endpoint=endpoint)
 
 
-def render_exposition(accept: str | None = None, *, names: Iterable[str] | None = None) -> tuple[bytes, str]:
+def render_exposition(
+    accept: str | None = None,
+    *,
+    names: Iterable[str] | None = None,
+    catalogs: str | Sequence[str] | None = None,
+    endpoint: str | None = None,
+) -> tuple[bytes, str]:
     """``(body, content_type)`` of the active metrics for an ordinary route of your framework; never raises.
 
     ``accept`` is the request's ``Accept`` header (OpenMetrics when asked for, text 0.0.4 otherwise); ``names``
-    restricts the output like ``?name[]=``. Unconfigured: a valid exposition with no samples. See docs/SERVING.md.
+    restricts the output like ``?name[]=``; ``catalogs`` (catalog or system names) or ``endpoint`` (a path of
+    ``metrics_endpoints``) serve one subset, as ``/metrics/exp`` does. Unconfigured: a valid exposition with no
+    samples. See docs/SERVING.md.
     """
-    return _prometheus.render_exposition(accept, names=names)
+    return _prometheus.render_exposition(accept, names=names, catalogs=catalogs, endpoint=endpoint)

@@ -454,7 +454,7 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
     readers: list[MetricReader] = []
     registry: CollectorRegistry | None = None
     if "prometheus" in settings.metrics_exporters:
-        reader, registry = build_reader(scope_labels=settings.scope_labels)
+        reader, registry = build_reader(scope_labels=settings.scope_labels, created_series=settings.created_series)
         readers.append(reader)
     push_readers: list[MetricReader] = []
     if settings.otlp_metrics is not None:
@@ -497,7 +497,13 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
 
     server = None
     if registry is not None and settings.serve_metrics and serve_metrics:
-        app = endpoint_app(active_registry, authorizer(settings.metrics_bearer_token, settings.metrics_basic_auth))
+        app = endpoint_app(
+            active_registry,
+            authorizer(settings.metrics_bearer_token, settings.metrics_basic_auth),
+            metrics_path=settings.metrics_path,
+            health_body=settings.health_body,
+            endpoints=settings.metrics_endpoints,
+        )
         server = MetricsServer.start(settings.prometheus_host, settings.prometheus_port, app, tls)
     telemetry = Telemetry(settings, resource, meter_provider, tracer_provider, registry, server)
     telemetry.push_readers = push_readers

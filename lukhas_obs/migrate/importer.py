@@ -1250,9 +1250,30 @@ def _timeout_argument(text: str) -> float:
 
 
 def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``lukhas-obs catalog`` with its ``import`` subcommand (room for more ``catalog`` subcommands)."""
-    catalog = sub.add_parser("catalog", help="work with catalogs (import a prometheus_client module's metrics)")
-    commands = catalog.add_subparsers(dest="catalog_command", required=True, metavar="{import}")
+    """Add ``lukhas-obs catalog`` with its ``import``, ``diff`` and ``export-weaver`` subcommands."""
+    from lukhas_obs import catalogdiff, weaver
+
+    catalog = sub.add_parser(
+        "catalog", help="work with catalogs (import prometheus_client metrics, diff two versions, export for Weaver)"
+    )
+    commands = catalog.add_subparsers(dest="catalog_command", required=True, metavar="{import,diff,export-weaver}")
+    catalogdiff.add_arguments(
+        commands.add_parser(
+            "diff",
+            help="what a catalog change breaks: renamed/removed metrics and labels, and the alerts, recording rules "
+            "and dashboard panels that read them",
+            description="Compare OLD with NEW (catalog YAML files). Exit 0: nothing breaks; 1: a breaking change "
+            "or an affected alert, recording rule or panel; 2: a bad argument or an OLD catalog that does not load.",
+        )
+    )
+    weaver.add_arguments(
+        commands.add_parser(
+            "export-weaver",
+            help="write the catalogs as an OpenTelemetry Weaver registry (semantic-convention YAML)",
+            description="Write DIR/registry_manifest.yaml, DIR/attributes.yaml and one DIR/<catalog>.yaml per "
+            "catalog (default: every known catalog), for `weaver registry check|resolve|live-check -r DIR`.",
+        )
+    )
     imp = commands.add_parser(
         "import",
         help="write the catalog YAML of a prometheus_client metrics module",

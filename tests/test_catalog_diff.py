@@ -140,14 +140,15 @@ def test_removed_labels_values_buckets_kind_and_spans_are_changes(tmp_path: Path
         "groups:\n  - name: team\n    rules:\n      - record: fast_share\n"
         '        expr: rate(lukhas_memory_search_seconds_bucket{le="0.025"}[5m])'
         " / rate(lukhas_memory_search_seconds_count[5m])\n"
-        "      - alert: FastShareLow\n        expr: fast_share < 0.5\n"
+        "      - record: fast_share_smooth\n        expr: avg_over_time(fast_share[1h])\n"
+        "      - alert: FastShareLow\n        expr: fast_share_smooth < 0.5\n"
         '      - alert: Fine\n        expr: rate(lukhas_memory_search_seconds_bucket{le="0.05"}[5m]) > 1\n',
     )  # fmt: skip
     scanned = catalogdiff.diff_catalogs(old, catalog, scan=[rules])
     found = {a.name: a for a in scanned.affected if a.artefact.endswith("(file)")}
-    assert set(found) == {"fast_share", "FastShareLow"}
+    assert set(found) == {"fast_share", "fast_share_smooth", "FastShareLow"}  # a chain of records, followed
     assert found["FastShareLow"].missing == ('lukhas_memory_search_seconds_bucket{le="0.025"}',)
-    assert found["FastShareLow"].via == ("fast_share",)
+    assert found["FastShareLow"].via == ("fast_share_smooth",)
 
 
 def test_additions_alone_do_not_break(tmp_path: Path) -> None:

@@ -25,15 +25,16 @@ One file per process (and one or a few archive files), native byte order, everyt
 Slots (word offsets; ``d`` float64, ``q`` int64 through a second cast of the same bytes):
 
     counter, updown_counter   [0] value d                      + counters: one exemplar (7 words)
-    histogram                 [0] sum d, [1] min d, [2] max d, [3] exemplars written q, [4 + i] count of bucket i d
+    histogram                 [0] sum d, [1] min d, [2] max d, [3] exemplars written q, [4 + i] count of bucket i q
                               + one exemplar per bucket
     gauge, info               [0] value d (NaN: not set / not current), [1] time_ns of the last set q
     exemplar (7 words)        [0] seq_a q, [1] trace id high q, [2] trace id low q, [3] span id q, [4] value d,
                               [5] time_ns q, [6] seq_b q   (the writer stores seq_b first and seq_a last; a reader
                               that sees seq_a != seq_b read a torn exemplar and ignores it; seq 0: none)
 
-Why float64 everywhere: one ``memoryview(...).cast('d')`` store per update, no struct packing on the hot path.
-Integers are exact up to 2**53 (9,007,199,254,740,992); see docs/MULTIPROCESS.md for what happens above.
+Why float64 words for values: one ``memoryview(...).cast('d')`` store per update, no struct packing on the hot path.
+Integers are exact up to 2**53 (9,007,199,254,740,992); see docs/MULTIPROCESS.md for what happens above. Bucket
+counts are int64 words (exact; and integers merge about twice as fast as floats).
 """
 
 from __future__ import annotations

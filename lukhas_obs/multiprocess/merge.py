@@ -37,7 +37,6 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise
-from operator import add
 from typing import Any, NamedTuple
 
 from opentelemetry.sdk.metrics._internal.exemplar import Exemplar
@@ -175,7 +174,9 @@ def process_alive(pid: int, start_ticks: int, boot: bytes) -> bool:
 class _Def:
     """One METRIC record."""
 
-    __slots__ = ("bounds", "description", "exemplars", "ident", "kind", "mode", "name", "nb", "unit", "words")
+    __slots__ = (
+        "bounds", "description", "exemplars", "head", "ident", "kind", "mode", "name", "nb", "unit", "words",
+    )  # fmt: skip
 
     def __init__(self, doc: Any, kind_code: int) -> None:
         kind = doc["kind"]
@@ -200,6 +201,8 @@ class _Def:
         self.name, self.description, self.unit, self.kind, self.mode = name, description, unit, kind, mode
         self.exemplars = bool(doc.get("exemplars"))
         self.nb = 0 if self.bounds is None else len(self.bounds) + 1
+        #: histograms: sum, min, max (float64), exemplar writes and the bucket counts (int64) in one unpack
+        self.head = struct.Struct(f"=3dq{self.nb}q") if kind == "histogram" else None
         self.words = L.slot_words(kind, 0 if self.bounds is None else len(self.bounds), self.exemplars)
         typed = None if self.bounds is None else tuple((b.__class__, b) for b in self.bounds)
         self.ident = (kind, unit, description, mode, typed)
@@ -354,6 +357,7 @@ class _Snapshot(NamedTuple):
     d: memoryview
     q: memoryview
     live: bool
+    raw: memoryview
 
 
 class MultiprocessCollector:
@@ -388,6 +392,7 @@ class MultiprocessCollector:
         self.max_file_bytes = max_file_bytes
         self._files: dict[str, _File] = {}
         self._attrs: dict[bytes, tuple[dict[str, Any], Any]] = {}
+        self._merge_cache: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._last_compact = 0.0
 
@@ -419,7 +424,7 @@ class MultiprocessCollector:
         else:
             stats = CollectStats()
             snapshots = self._snapshots(stats, tolerate_missing=True) or []
-        return Collected(_merge(snapshots, self.resource, self.scope, now, stats), stats)
+        return Collected(_merge(snapshots, self.resource, self.scope, now, stats, self._merge_cache), stats)
 
     def _snapshots(self, stats: CollectStats, tolerate_missing: bool = False) -> list[_Snapshot] | None:
         """Every readable file's parsed records and values (None: a listed file vanished, list again)."""
@@ -470,7 +475,7 @@ class MultiprocessCollector:
                         live = alive_cache[ident] = bool(self.alive(f.pid, f.start, f.boot))
                     except Exception:
                         live = alive_cache[ident] = True
-            out.append(_Snapshot(f, view.cast("d"), view.cast("q"), live))
+            out.append(_Snapshot(f, view.cast("d"), view.cast("q"), live, view))
         self._files = known
         if len(self._attrs) > _CACHE_LIMIT:
             self._attrs.clear()
@@ -543,6 +548,7 @@ def _merge(
     scope: InstrumentationScope,
     now: int,
     stats: CollectStats,
+    cache: dict[str, Any] | None = None,
 ) -> MetricsData | None:
     covered: set[str] = set()
     for snap in snapshots:
@@ -564,11 +570,15 @@ def _merge(
     metrics: dict[str, tuple[_Def, dict[Any, _Entry]]] = {}
     #: (name, attribute key) → its earliest (creation time, file rank, record index) in any file, set or not: the
     #: output order and start time, as one process orders series by creation
-    firsts: dict[str, dict[Any, tuple[int, int, int]]] = {}
+    # the files' series are unchanged since the previous collection (same files, same counts, same liveness):
+    # their order is too
+    signature = tuple((s.file.instance, s.file.count, s.live) for s in snapshots)
+    reuse = cache is not None and cache.get("signature") == signature
+    firsts: dict[str, dict[Any, tuple[int, int, int]]] = cache["firsts"] if reuse else {}  # type: ignore[index]
     dead_info: dict[str, tuple[int, dict[str, Any], Any]] = {}
     exemplar_words = L.EXEMPLAR_WORDS
     for rank, snap in enumerate(snapshots):
-        f, d, q, live = snap
+        f, d, q, live, raw = snap
         for metric_id, rows in f.groups.items():
             definition = f.defs[metric_id]
             name = definition.name
@@ -578,16 +588,17 @@ def _merge(
             slot = metrics.get(name)
             if slot is None:
                 slot = metrics[name] = (definition, {})
-                mfirsts = firsts[name] = {}
-            else:
-                mfirsts = firsts[name]
             entries = slot[1]
-            for key, _, created, index, _, _ in rows:
-                known_first = mfirsts.get(key)
-                if known_first is None or created <= known_first[0]:
-                    first = (created, rank, index)
-                    if known_first is None or first < known_first:
-                        mfirsts[key] = first
+            if not reuse:
+                mfirsts = firsts.get(name)
+                if mfirsts is None:
+                    mfirsts = firsts[name] = {}
+                for key, _, created, index, _, _ in rows:
+                    known_first = mfirsts.get(key)
+                    if known_first is None or created <= known_first[0]:
+                        first = (created, rank, index)
+                        if known_first is None or first < known_first:
+                            mfirsts[key] = first
             kind = definition.kind
             if kind in ("counter", "updown_counter"):
                 for key, attrs, _, _, at, _ in rows:
@@ -605,18 +616,14 @@ def _merge(
                 width = L.HIST_HEAD + nb
                 ex_span = exemplar_words * nb
                 with_exemplars = definition.exemplars
+                unpack = definition.head.unpack_from  # type: ignore[union-attr]
                 for key, attrs, _, _, at, _ in rows:
-                    values = d[at : at + width].tolist()
                     entry = entries.get(key)
+                    # each process's (sum, min, max, -, counts...), combined per column when the point is made
                     if entry is None:
-                        entry = entries[key] = _Entry(attrs, key, values)
+                        entry = entries[key] = _Entry(attrs, key, [unpack(raw, at * 8)])
                     else:
-                        acc = entry.values
-                        a_min, a_max = acc[1], acc[2]
-                        merged = list(map(add, acc, values))
-                        merged[1] = a_min if a_min <= values[1] else values[1]
-                        merged[2] = a_max if a_max >= values[2] else values[2]
-                        entry.values = merged
+                        entry.values.append(unpack(raw, at * 8))
                     if with_exemplars and q[at + L.EXEMPLAR_WRITES]:
                         base = at + width
                         seqs = q[base : base + ex_span : exemplar_words].tolist()
@@ -681,14 +688,26 @@ def _merge(
         if slot is not None:
             slot[1][key] = _Entry(attrs, key)
     out: list[tuple[tuple[int, int, int], Metric]] = []
+    orders: dict[str, tuple[list[Any], list[int], tuple[int, int, int]]] = cache.get("orders", {}) if reuse else {}
     for name, (definition, entries) in metrics.items():
         if not entries:
             continue
-        mfirsts = firsts[name]
-        ordered = sorted(entries.values(), key=lambda e: (mfirsts[e.base], e.pid))
-        metric = _metric(definition, ordered, [mfirsts[e.base][0] for e in ordered], now)
+        known = orders.get(name)
+        ordered = None
+        if known is not None and len(known[0]) == len(entries):
+            ordered = [entries.get(k) for k in known[0]]
+            if None in ordered:
+                ordered = None
+        if ordered is None:
+            mfirsts = firsts[name]
+            ordered = sorted(entries.values(), key=lambda e: (mfirsts[e.base], e.pid))  # type: ignore[misc]
+            keys = [e.base if e.pid == 0 or definition.mode != "per_process" else (e.base, e.pid) for e in ordered]
+            known = orders[name] = (keys, [mfirsts[e.base][0] for e in ordered], min(mfirsts.values()))
+        metric = _metric(definition, ordered, known[1], now)  # type: ignore[arg-type]
         stats.points += len(ordered)
-        out.append((min(mfirsts.values()), metric))
+        out.append((known[2], metric))
+    if cache is not None:
+        cache["signature"], cache["firsts"], cache["orders"] = signature, firsts, orders
     if not out:
         return None
     out.sort(key=lambda item: item[0])
@@ -703,9 +722,16 @@ def _metric(definition: _Def, ordered: list[_Entry], starts: list[int], now: int
     points: list[Any] = []
     if kind == "histogram":
         bounds = definition.bounds
+        head = L.HIST_HEAD
         for e, start in zip(ordered, starts, strict=True):
-            values = e.values
-            counts = tuple(map(int, values[L.HIST_HEAD :]))
+            parts = e.values
+            if len(parts) == 1:
+                values = parts[0]
+                counts = values[head:]
+            else:
+                columns = list(zip(*parts, strict=True))
+                values = (sum(columns[0]), min(columns[1]), max(columns[2]))
+                counts = tuple(map(sum, columns[head:]))
             exemplars = []
             if e.exemplars:
                 exemplars = [_sdk_exemplar(e.exemplars[b], e.attrs) for b in sorted(e.exemplars)]
@@ -874,7 +900,7 @@ def _archive_records(doomed: list[_Snapshot]) -> tuple[bytes, int]:
     groups: dict[tuple[str, tuple[Any, ...]], tuple[_Def, dict[Any, list[Any]]]] = {}
     created_max = 0
     for snap in sorted(doomed, key=lambda s: (s.file.created, s.file.instance)):
-        f, d, q, _ = snap
+        f, d, q, _, _ = snap
         created_max = max(created_max, f.created)
         for definition, key, created, text, at in (
             (f.defs[mid], row[0], row[2], row[5], row[4]) for mid, rows in f.groups.items() for row in rows
@@ -904,7 +930,7 @@ def _archive_records(doomed: list[_Snapshot]) -> tuple[bytes, int]:
                 old[2] = max(old[2], words[2])
                 old_q[L.EXEMPLAR_WRITES] = max(old_q[L.EXEMPLAR_WRITES], qwords[L.EXEMPLAR_WRITES])
                 for i in range(L.HIST_HEAD, L.HIST_HEAD + nb):
-                    old[i] += words[i]
+                    old_q[i] += qwords[i]
                 if definition.exemplars:
                     for b in range(nb):
                         _newer_exemplar(old, old_q, words, qwords, L.HIST_HEAD + nb + b * L.EXEMPLAR_WORDS)
@@ -955,7 +981,7 @@ def _pack_slot(record: bytearray, offset: int, definition: _Def, words: list[Any
     if definition.kind in ("gauge", "info"):
         ints.add(1)
     if definition.kind == "histogram":
-        ints.add(L.EXEMPLAR_WRITES)
+        ints.update(range(L.EXEMPLAR_WRITES, L.HIST_HEAD + definition.nb))  # exemplar writes, bucket counts
     if definition.exemplars and definition.kind in ("counter", "histogram"):
         base = L.exemplar_base(definition.kind, 0 if definition.bounds is None else len(definition.bounds))
         count = definition.nb if definition.kind == "histogram" else 1

@@ -191,11 +191,11 @@ class GaugeStoreSeries(StoreSeries):
 
 def _bucket_tree(count: int, indent: str, base: int) -> list[str]:
     """Source that counts ``v`` in bucket ``i = bisect_left(bounds, v)`` (float comparisons, no call): the mirror
-    ``self.c<i>`` is incremented and stored into word ``m[base + i]``."""
+    ``self.c<i>`` is incremented and stored into the int64 word ``mq[base + i]``."""
 
     def node(lo: int, hi: int, ind: str) -> list[str]:
         if lo == hi:
-            return [f"{ind}k = self.c{lo} + 1", f"{ind}self.c{lo} = k", f"{ind}m[{base + lo}] = k"]
+            return [f"{ind}k = self.c{lo} + 1", f"{ind}self.c{lo} = k", f"{ind}mq[{base + lo}] = k"]
         mid = (lo + hi) // 2
         return [f"{ind}if v <= _b{mid}:", *node(lo, mid, ind + "    "), f"{ind}else:", *node(mid + 1, hi, ind + "    ")]
 
@@ -300,7 +300,7 @@ class StoreMetric:
             assert self.bounds is not None
             nb = len(self.bounds) + 1
             mirrors = [("s", "0"), ("n", "_INF"), ("x", "_NINF"), *((f"c{i}", "0") for i in range(nb))]
-            body = ["m = self._v", *_bucket_tree(nb, "", L.HIST_HEAD)]
+            body = ["m = self._v", "mq = self._q", *_bucket_tree(nb, "", L.HIST_HEAD)]
             body += ["s = self.s + v", "self.s = s", "m[0] = s"]
             body += ["if v < self.n:", "    self.n = v", "    m[1] = v"]
             body += ["if v > self.x:", "    self.x = v", "    m[2] = v"]

@@ -917,3 +917,75 @@ def test_a_file_larger_than_the_limit_is_not_read(tmp_path: Path) -> None:
     store.metric("c", "", "1", "counter").series({}).add(1)
     data, stats = collect(tmp_path, max_file_bytes=1024)
     assert data is None and stats.unreadable == 1
+
+
+@pytest.mark.parametrize("locked", [False, True], ids=["lock-free", "locked"])
+def test_threads_lose_nothing(tmp_path: Path, locked: bool) -> None:
+    """Lock-free under the GIL (no call between a word's read and write; a 1 µs switch interval), and the locked
+    path a free-threaded build takes."""
+    import sys
+
+    store = ProcessStore(tmp_path, locked=locked)
+    add = store.metric("c", "", "1", "counter").series({}).add
+    record = store.metric("h", "", "s", "histogram", buckets=BOUNDS).series({}).record
+    n, threads = 30_000, 4
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        workers = [threading.Thread(target=lambda: [(add(1), record(0.02)) for _ in range(n)]) for _ in range(threads)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join(30)
+    finally:
+        sys.setswitchinterval(interval)
+    data, _ = collect(tmp_path)
+    assert _values(data, "c") == {(): n * threads}
+    assert _values(data, "h")[()][0] == n * threads
+
+
+def test_a_reused_collector_equals_a_fresh_collect_as_the_directory_changes(tmp_path: Path) -> None:
+    """The collector keeps parsed files, series order and attribute sets between scrapes: after each change it must
+    still produce exactly what a one-shot collect produces."""
+    store = ProcessStore(tmp_path)
+    collector = MultiprocessCollector(tmp_path, scope=SCOPE)
+    hist = store.metric("h", "", "s", "histogram", buckets=BOUNDS)
+    per = store.metric("g", "", "1", "gauge", gauge_mode="per_process")
+
+    def same() -> None:
+        ours, theirs = collector.collect(123)[0], collect(tmp_path, scope=SCOPE, time_unix_nano=123)[0]
+        assert render(ours, openmetrics=True) == render(theirs, openmetrics=True)
+        assert _metrics(ours).keys() == _metrics(theirs).keys()
+        for name in _metrics(ours):
+            assert _values(ours, name) == _values(theirs, name)
+
+    hist.series({"a": "1"}).record(0.02)
+    same()
+    hist.series({"a": "1"}).record(0.3)  # values change, layout does not
+    same()
+    hist.series({"a": "0"}).record(1.0)  # a new series in a known file
+    per.series({}).set(5)
+    same()
+    release_r, release_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+
+    def child() -> None:
+        hist.series({"a": "2"}).record(0.01)
+        hist.series({"a": "1"}).record(0.01)
+        per.series({}).set(7)
+        os.write(ready_w, b"x")
+        os.read(release_r, 1)
+
+    pid = _fork(child)
+    try:
+        assert os.read(ready_r, 1) == b"x"
+        same()  # a new live file
+        assert len(_values(collector.collect()[0], "g")) == 2
+    finally:
+        os.write(release_w, b"x")
+        assert _wait(pid) == 0
+    same()  # the same file, now dead: its per-process gauge goes
+    compact(tmp_path)
+    same()  # files replaced by an archive
+    per.series({}).set(6)
+    same()

@@ -222,6 +222,7 @@ class MetricHandle:
         "_limit",
         "_memo",
         "_rec",
+        "_retired",
         "_seen",
         "_sets",
         "_target",
@@ -244,6 +245,8 @@ class MetricHandle:
         #: Generated keyword methods: flat ``(value, type, ...)`` tuples of keyword attributes → recorder.
         self._kmemo: dict[tuple[Any, ...], Recorder] = {}
         self._limit = DEFAULT_CARDINALITY_LIMIT
+        #: Its catalog was unregistered: it records nothing any more (users holding it get a no-op).
+        self._retired = False
         specs: dict[str, AttributeSpec | None] = {key: None for key in spec.common_attributes}  # free-form overrides
         specs.update({a.key: a for a in spec.attributes})
         self._attr_specs = specs
@@ -257,8 +260,8 @@ class MetricHandle:
         rec = state.recording
         target = None
         try:
-            if _switched_off(self.spec):
-                pass  # this catalog's own switch (e.g. AURIS_METRICS_EXP=off): a no-op, nothing is created
+            if self._retired or _switched_off(self.spec):
+                pass  # unregistered, or its catalog switched off (AURIS_METRICS_EXP=off): a no-op, nothing is made
             elif rec.aggregator is not None and self._kind.aggregated:
                 s = self.spec
                 target = rec.aggregator.metric(s.otel_name, s.description, s.unit, s.kind, buckets=self._buckets())
@@ -1053,7 +1056,21 @@ def _on_register(catalog: Any) -> None:
     _bind_registered(catalog)
 
 
+def _on_unregister(catalog: Any) -> None:
+    """An unregistered catalog's handles are forgotten (a new registration gets new ones) and record nothing."""
+    with _handles_lock:
+        removed = [_handles.pop(spec.name) for spec in catalog.metrics if spec.name in _handles]
+    for handle in removed:
+        if handle.spec.catalog == catalog.name:
+            handle._target = None
+            handle._seen = _state.current
+            handle._base_rec = None
+            handle._sets, handle._memo, handle._kmemo = {}, {}, {}
+            handle._retired = True
+
+
 _catalog_module.on_register(_on_register)
+_catalog_module.on_unregister(_on_unregister)
 
 
 def _handle_class(spec: MetricSpec) -> type[MetricHandle]:

@@ -14,6 +14,20 @@ import lukhas_obs
 _ENV_PREFIXES = ("LUKHAS_", "OTEL_")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _catalogs_of_this_module_only():
+    """Catalogs a test module registers (its own, or a system found by a lookup) are gone after it: another module's
+    full-exposition checks (promtool, the seed's exact family list) see only what they registered themselves."""
+    from lukhas_obs import catalog
+
+    before = {c.name for c in catalog.catalogs()}
+    yield
+    lukhas_obs.shutdown(timeout=5)
+    for cat in catalog.catalogs():
+        if cat.name not in before:
+            catalog.unregister(cat.name)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch):
     """No LUKHAS_*/OTEL_* variable from the machine leaks into a test; the runtime is shut down afterwards."""

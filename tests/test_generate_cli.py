@@ -13,7 +13,7 @@ from lukhas_obs.generate import KINDS, generate
 
 
 def test_generate_all_writes_the_documented_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["generate", "all", "--out", str(tmp_path)]) == 0
+    assert main(["generate", "all", "--system", "lukhas_core", "--out", str(tmp_path)]) == 0
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert written == [
         "collector/grafana/dashboards/lukhas-t4-core.json",
@@ -31,6 +31,20 @@ def test_generate_all_writes_the_documented_layout(tmp_path: Path, capsys: pytes
     json.loads((tmp_path / "collector/grafana/dashboards/lukhas-t4-core.json").read_text())
     for path in tmp_path.rglob("*.yml"):
         assert yaml.safe_load(path.read_text()), path
+
+
+def test_generate_all_covers_every_shipped_system(tmp_path: Path) -> None:
+    assert main(["generate", "all", "--out", str(tmp_path)]) == 0
+    written = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    for expected in (
+        "collector/grafana/dashboards/lukhas-t4-core.json",
+        "collector/prometheus/rules/luna_alerts.yml",
+        "collector/prometheus/rules/pforge_alerts.yml",
+        "collector/prometheus/rules/wiltonos_soft_steer.yml",
+        "collector/prometheus/rules/phase_c_rules.yml",
+        "docs/metrics.md",
+    ):
+        assert expected in written, expected
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -45,11 +45,13 @@ __all__ = [
     "load_catalog",
     "register",
     "register_yaml",
+    "unregister",
 ]
 
 _lock = threading.Lock()
 _registry: dict[str, Catalog] = {}
 _listeners: list[Callable[[Catalog], object]] = []
+_unlisteners: list[Callable[[Catalog], object]] = []
 
 
 def register(catalog: Catalog) -> Catalog:
@@ -189,6 +191,30 @@ def find_span(name: str) -> SpanSpec:
         if not _register_system_declaring(lambda c: any(name == s.name or name in s.names() for s in c.spans)):
             break
     raise KeyError(f"no registered catalog declares a span {name!r}")
+
+
+def unregister(name: str) -> Catalog | None:
+    """Remove the catalog ``name`` from the registry (tests, plug-ins reloaded); its handles stop recording.
+
+    Returns the removed catalog, or None when none had that name. Series it already recorded stay in the active
+    configuration's output until the next configure (OTel has no way to delete a series).
+    """
+    with _lock:
+        removed = _registry.pop(name, None)
+        listeners = list(_unlisteners)
+    if removed is not None:
+        for system_name, loaded in list(_systems_seen.items()):
+            if any(c.name == name for c in loaded):
+                _systems_seen.pop(system_name, None)  # looked into again, and registered again, when needed
+        for listener in listeners:
+            listener(removed)
+    return removed
+
+
+def on_unregister(listener: Callable[[Catalog], object]) -> None:
+    """Call ``listener(catalog)`` for every catalog unregistered from now on."""
+    with _lock:
+        _unlisteners.append(listener)
 
 
 def on_register(listener: Callable[[Catalog], object]) -> None:

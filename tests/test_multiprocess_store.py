@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, MetricsData, Sum
+from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, MetricsData
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
@@ -138,7 +138,8 @@ def test_store_records_every_kind_and_merge_reads_it_back(tmp_path: Path) -> Non
     assert metrics["lukhas.requests"].data.is_monotonic and not metrics["lukhas.inflight"].data.is_monotonic
     point = metrics["lukhas.latency"].data.data_points[0]
     assert (point.min, point.max, point.explicit_bounds) == (0.0, 2.25, (0.1, 1, 2.5))
-    assert isinstance(metrics["lukhas.temp"].data, Gauge) and metrics["lukhas.temp"].data.data_points[0].start_time_unix_nano is None
+    assert isinstance(metrics["lukhas.temp"].data, Gauge)
+    assert metrics["lukhas.temp"].data.data_points[0].start_time_unix_nano is None
     store.close()
 
 
@@ -172,7 +173,7 @@ def test_configuration_errors_name_the_field(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="exemplar_filter"):
         ProcessStore(tmp_path, exemplar_filter="sometimes")
     store = ProcessStore(tmp_path)
-    with pytest.raises(ValueError, match="gauge_mode.*last, sum, min, max, per_process"):
+    with pytest.raises(ValueError, match=r"gauge_mode.*last, sum, min, max, per_process"):
         store.metric("g", "", "1", "gauge", gauge_mode="average")
     with pytest.raises(ValueError, match="buckets"):
         store.metric("h", "", "s", "histogram", buckets=(1, 1))
@@ -187,7 +188,7 @@ def test_exact_totals_from_four_real_processes(tmp_path: Path) -> None:
     n = 3000
     store = ProcessStore(tmp_path)
     counter = store.metric("lukhas.requests", "", "1", "counter")
-    hist = store.metric("lukhas.latency", "", "s", "histogram", buckets=BOUNDS)
+    store.metric("lukhas.latency", "", "s", "histogram", buckets=BOUNDS)
     per_process = store.metric("lukhas.rss", "", "By", "gauge", gauge_mode="per_process")
     summed = store.metric("lukhas.workers", "", "1", "gauge", gauge_mode="sum")
     counter.series({"route": "/"}).add(7)  # the parent's file is open before the fork: children must not share it
@@ -480,18 +481,22 @@ def test_corrupt_truncated_and_foreign_files_are_skipped_and_counted(tmp_path: P
     (directory / "lkmp-8-json.db").write_bytes(bytes(bad_json))
     os.symlink("/dev/zero", directory / "lkmp-9-link.db")
     (directory / "lkmp-10-dir.db").mkdir()
+    os.mkfifo(directory / "lkmp-12-fifo.db")  # opening a FIFO without O_NONBLOCK would hang the scrape
     big_committed = bytearray(_with_instance(raw, b"\x0b"))
     struct.pack_into("=Q", big_committed, 16, committed + (1 << 40))  # claims far more than is there
     (directory / "lkmp-11-claims.db").write_bytes(bytes(big_committed))
     (directory / "unrelated.txt").write_text("not ours")
     data, stats = collect(directory)
     assert stats.corrupt == 6  # garbage, empty, version, endian, bad record, bad json
-    assert stats.unreadable == 2  # symlink (not followed), directory
+    assert stats.unreadable == 3  # symlink (not followed), directory, FIFO
     assert stats.truncated == 2  # the cut copy and the file that claims more than it has
     assert stats.dead == 3
     assert _values(data, "c") == {(("a", "1"),): 15}
     one = ((0.0 + 0.001) + 0.2) + 3.0
     assert _values(data, "h") == {(): (6, one * 2, (2, 0, 0, 0, 0, 2, 0, 0, 0, 2))}  # not from the cut copy
+    os.symlink(directory / "lkmp-1-good.db", directory / ".lkmp-compact.lock")  # a planted lock: not followed
+    assert compact(directory).skipped.startswith("lock file")
+    os.unlink(directory / ".lkmp-compact.lock")
     assert compact(directory).archive is not None  # compaction skips what it cannot read, and does not raise
     assert _values(collect(directory)[0], "c") == {(("a", "1"),): 15}
 
@@ -608,7 +613,12 @@ def _measurements(seed: int) -> list[tuple[int, int, float]]:
     out = []
     for _ in range(400):
         d = rng.choice((0, 1, 2, 3))
-        value = rng.randrange(0, 4000) / 256 if d in (0, 3) else rng.randrange(-8, 64) / 4 if d == 2 else rng.randrange(1, 32) / 8
+        if d in (0, 3):
+            value = rng.randrange(0, 4000) / 256
+        elif d == 2:
+            value = rng.randrange(-8, 64) / 4
+        else:
+            value = rng.randrange(1, 32) / 8
         out.append((d, rng.randrange(len(_ATTRS)), value))
     return out
 
@@ -650,7 +660,7 @@ def test_merged_render_is_byte_identical_to_one_process_aggregating_everything(t
         ours, theirs = render(merged, openmetrics=openmetrics), render(single, openmetrics=openmetrics)
         assert ours == theirs
         assert b"lukhas_memory_search_seconds_bucket" in ours and b'le="10"' in ours
-    assert b"lukhas_never_seconds_count" in render(merged, openmetrics=False)  # zero-count series kept, like one process
+    assert b"lukhas_never_seconds_count" in render(merged, openmetrics=False)  # zero-count series kept, as in one
 
 
 # -- exemplars ---------------------------------------------------------------------------------------------------------
@@ -811,7 +821,7 @@ def test_compaction_while_collectors_read_counts_every_process_once(tmp_path: Pa
         collector = MultiprocessCollector(tmp_path)
         while not stop.is_set():
             low = finished[0]
-            data, stats = collector.collect()
+            data, _ = collector.collect()
             high = started[0]
             total = _values(data, "c").get((), 0)
             if not low <= total <= high:

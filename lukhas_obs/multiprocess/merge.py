@@ -785,7 +785,8 @@ def compact(
         result.skipped = "no fcntl"
         return result
     try:
-        lock_fd = os.open(os.path.join(path, LOCK_NAME), os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        lock_fd = os.open(os.path.join(path, LOCK_NAME), flags, 0o600)
     except OSError as exc:
         result.skipped = f"lock file: {type(exc).__name__}"
         return result

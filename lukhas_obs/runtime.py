@@ -137,6 +137,10 @@ class Telemetry:
         self.push_readers: list[MetricReader] = []
         #: The own aggregation handles record into, published to every reader (None: through the SDK instruments).
         self.aggregator: Aggregator | None = None
+        #: Third-party instruments admitted through the global MeterProvider (None: third_party_metrics off).
+        self.third_party: Any = None
+        #: The stdlib-logging export pipeline (None: logs_exporter none), a :class:`lukhas_obs.logs.LogPipeline`.
+        self.logs: Any = None
         self._stopped = False
         #: Set once a shutdown's exports have finished (by the thread doing them, so a signal handler interrupting
         #: the thread that called shutdown() can still wait for it).
@@ -168,6 +172,8 @@ class Telemetry:
         # Only push readers are flushed: MeterProvider.force_flush would also make the Prometheus reader collect,
         # and the exporter then renders that buffered collection next to the scrape's own (every series twice).
         steps += [functools.partial(reader.force_flush, millis) for reader in self.push_readers]
+        if self.logs is not None:
+            steps.append(functools.partial(self.logs.force_flush, millis))
         return _bounded("force_flush", steps, limit)
 
     def shutdown(self, timeout: float | None = None) -> bool:
@@ -192,6 +198,11 @@ class Telemetry:
             self.metrics_server.stop(timeout=min(2.0, limit / 2))
         limit = max(0.1, deadline - time.monotonic())
         steps: list[Callable[[], Any]] = []
+        if self.logs is not None:
+            from lukhas_obs import logs
+
+            logs.uninstall_handler(self.logs)
+            steps.append(self.logs.shutdown)
         if self.tracer_provider is not None:
             steps.append(self.tracer_provider.shutdown)
         if self.meter_provider is not None:
@@ -275,10 +286,19 @@ def _activate(telemetry: Telemetry) -> None:
         _state.swap(_state.State(telemetry, recording, telemetry.tracer_provider))
         instruments.resolve_all()
         tracer_provider.install_global()
+        if telemetry.third_party is not None:
+            from lukhas_obs import distro
+
+            distro.install_global_meter_provider()
+            distro.bind_observables()
         _sdk_warnings.reset()
         if multiprocessing.parent_process() is not None:  # a spawn/forkserver child configuring itself
             _install_sigterm_flush()
     _install_log_filter(scrubber_for(settings))
+    from lukhas_obs import logs
+
+    logs.install_record_factory()
+    logs.install_handler(telemetry.logs)
 
 
 def _after_fork_in_child() -> None:
@@ -466,7 +486,16 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
             )
         )
     readers += push_readers
-    _raise_reader_limits(readers, max([settings.cardinality_limit, *(n for _, n in settings.cardinality_limits)]))
+    _raise_reader_limits(
+        readers,
+        max(
+            [
+                settings.cardinality_limit,
+                *(n for _, n in settings.cardinality_limits),
+                settings.third_party_cardinality_limit if settings.third_party_metrics else 0,
+            ]
+        ),
+    )
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
     aggregator = own_aggregation(meter_provider) if settings.aggregation == "own" else None
     collect_hooks.install(meter_provider)  # before every other callback: hooks run first at each collection
@@ -508,6 +537,20 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
     telemetry = Telemetry(settings, resource, meter_provider, tracer_provider, registry, server)
     telemetry.push_readers = push_readers
     telemetry.aggregator = aggregator
+    if settings.third_party_metrics:
+        from lukhas_obs.distro import ThirdPartyMetrics
+
+        telemetry.third_party = ThirdPartyMetrics(
+            meter_provider,
+            settings.third_party_allow,
+            settings.third_party_cardinality_limit,
+            scrubber,
+            settings.common_attributes,
+        )
+    if settings.logs_exporters:
+        from lukhas_obs import logs
+
+        telemetry.logs = logs.build_pipeline(settings, resource, scrubber)
     return telemetry
 
 

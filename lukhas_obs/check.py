@@ -570,7 +570,7 @@ class Checker:
 
         where = str(path)
         try:
-            files = trace_files(path)
+            files = trace_files(os.fspath(path))
         except (ValueError, OSError) as exc:
             self.unreadable_source(where, _shown(exc))
             return
@@ -758,11 +758,10 @@ def _gunzip(body: bytes, max_bytes: int, where: str) -> bytes:
 class _Handler(BaseHTTPRequestHandler):
     server: _CaptureServer
     protocol_version = "HTTP/1.1"
-    timeout = CONNECTION_TIMEOUT_S
 
     def setup(self) -> None:
-        self.timeout = CONNECTION_TIMEOUT_S  # read now: the module's value when the connection arrives
         super().setup()
+        self.connection.settimeout(CONNECTION_TIMEOUT_S)  # read now: the module's value when the connection arrives
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # requests are counted, not logged
@@ -902,8 +901,8 @@ class OtlpCapture:
 
     @property
     def endpoint(self) -> str:
-        host = self._server.server_address[0]
-        host = f"[{host}]" if ":" in str(host) else host
+        host = str(self._server.server_address[0])
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
     def start(self) -> OtlpCapture:
@@ -937,7 +936,7 @@ class OtlpCapture:
         from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
         from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-        types = {
+        types: dict[str, tuple[Any, Any]] = {
             "traces": (trace_service_pb2.ExportTraceServiceRequest, trace_service_pb2.ExportTraceServiceResponse),
             "metrics": (
                 metrics_service_pb2.ExportMetricsServiceRequest,
@@ -1051,7 +1050,7 @@ def run_check(
 def _wait(duration: float) -> None:
     """Sleep ``duration`` seconds; SIGINT/SIGTERM (in the main thread) end it early."""
     stop = threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ValueError, OSError):  # no signals here

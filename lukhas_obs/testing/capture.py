@@ -283,13 +283,17 @@ class MetricView:
             raise AssertionError(f"{self.name} is a histogram: read count(), sum() or bucket(), not value()")
         found = self.matching(**labels)
         if KINDS[self.spec.kind].monotonic:
-            return float(sum(s.value for s in found))  # type: ignore[union-attr]
+            total = 0.0
+            for series in found:
+                total += series.value if isinstance(series, Series) else 0.0
+            return total
         if len(found) != 1:
             raise AssertionError(
                 f"{self._where(labels)}: expected exactly one series of this {self.spec.kind}, found {len(found)} "
                 "(give more labels)\n" + self.describe()
             )
-        return float(found[0].value)  # type: ignore[union-attr]
+        only = found[0]
+        return float(only.value) if isinstance(only, Series) else math.nan
 
     def _histograms(self, labels: Mapping[str, object]) -> list[HistogramSeries]:
         if not self.is_histogram:
@@ -644,7 +648,12 @@ def capture_telemetry(
     from lukhas_obs import _state, runtime
     from lukhas_obs.scrubbing import ScrubbingSpanExporter
 
-    fixed = {"metrics_exporter": "prometheus", "traces_exporter": "none", "serve_metrics": False, "disabled": False}
+    fixed: dict[str, Any] = {
+        "metrics_exporter": "prometheus",
+        "traces_exporter": "none",
+        "serve_metrics": False,
+        "disabled": False,
+    }
     clashing = sorted(set(configure_options) & {*fixed, "reconfigure", "otlp_endpoint", "traces_file"})
     if clashing:
         raise TypeError(f"capture_telemetry fixes the exporters; these options cannot be given: {', '.join(clashing)}")
@@ -659,6 +668,7 @@ def capture_telemetry(
     try:
         with _hidden_environment(isolate_env):
             telemetry = runtime.configure(**configure_options, **fixed)
+        assert telemetry.tracer_provider is not None  # never disabled (disabled=False above)
         memory = InMemorySpanExporter()
         scrubber = runtime.scrubber_for(telemetry.settings)
         telemetry.tracer_provider.add_span_processor(SimpleSpanProcessor(ScrubbingSpanExporter(memory, scrubber)))

@@ -573,6 +573,9 @@ def test_dashboard_and_recording_rules_answer_from_victoriametrics_via_prometheu
     sent = sum(float(v) for v in re.findall(r"^prometheus_remote_storage_samples_total\{[^}]*\} (\S+)$", text, re.M))
     failed = re.findall(r"^prometheus_remote_storage_samples_failed_total\{[^}]*\} (\S+)$", text, re.M)
     assert sent > 0 and all(float(v) == 0 for v in failed), (sent, failed)
+    sizes = re.findall(r"^prometheus_remote_storage_bytes_total\{[^}]*\} (\S+)$", text, re.M)
+    sent_bytes = sum(float(v) for v in sizes)
+    print(f"remote_write: {sent:.0f} samples in {sent_bytes:,.0f} B ({sent_bytes / sent:.1f} B/sample, snappy)")
 
 
 def _label_sets(result: list[dict[str, Any]], drop: tuple[str, ...] = ()) -> set[tuple[tuple[str, str], ...]]:

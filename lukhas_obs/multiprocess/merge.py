@@ -354,8 +354,8 @@ def _list(directory: str) -> list[str]:
 
 class _Snapshot(NamedTuple):
     file: _File
-    d: memoryview
-    q: memoryview
+    d: Any  # memoryview cast "d"
+    q: Any  # memoryview cast "q"
     live: bool
     raw: memoryview
 
@@ -688,22 +688,24 @@ def _merge(
         if slot is not None:
             slot[1][key] = _Entry(attrs, key)
     out: list[tuple[tuple[int, int, int], Metric]] = []
-    orders: dict[str, tuple[list[Any], list[int], tuple[int, int, int]]] = cache.get("orders", {}) if reuse else {}
+    orders: dict[str, tuple[list[Any], list[int], tuple[int, int, int]]] = {}
+    if reuse and cache is not None:
+        orders = cache.get("orders", {})
     for name, (definition, entries) in metrics.items():
         if not entries:
             continue
         known = orders.get(name)
-        ordered = None
+        ordered: list[_Entry] | None = None
         if known is not None and len(known[0]) == len(entries):
-            ordered = [entries.get(k) for k in known[0]]
-            if None in ordered:
-                ordered = None
-        if ordered is None:
+            cached = [entries.get(k) for k in known[0]]
+            if None not in cached:
+                ordered = cached  # type: ignore[assignment]
+        if ordered is None or known is None:
             mfirsts = firsts[name]
-            ordered = sorted(entries.values(), key=lambda e: (mfirsts[e.base], e.pid))  # type: ignore[misc]
+            ordered = sorted(entries.values(), key=lambda e: (mfirsts[e.base], e.pid))
             keys = [e.base if e.pid == 0 or definition.mode != "per_process" else (e.base, e.pid) for e in ordered]
             known = orders[name] = (keys, [mfirsts[e.base][0] for e in ordered], min(mfirsts.values()))
-        metric = _metric(definition, ordered, known[1], now)  # type: ignore[arg-type]
+        metric = _metric(definition, ordered, known[1], now)
         stats.points += len(ordered)
         out.append((known[2], metric))
     if cache is not None:

@@ -145,7 +145,7 @@ class _Chunk:
         self.q = view.cast("q")
 
 
-def _private(words: int) -> tuple[memoryview, memoryview]:
+def _private(words: int) -> tuple[Any, Any]:
     """A slot in private memory (a detached or orphaned series): ``('d', 'q')`` views of one zeroed buffer."""
     buf = memoryview(bytearray(words * 8))
     return buf.cast("d"), buf.cast("q")
@@ -265,7 +265,7 @@ class StoreMetric:
             found = self._series.get(key)
             if found is not None:
                 return found
-            series = self._cls()
+            series: Any = self._cls()
             series._a = attrs
             series._m = self
             if store.locked:
@@ -358,7 +358,7 @@ class StoreMetric:
                 sc = span.get_span_context()
                 if sc.is_valid:
                     trace_id, span_id = sc.trace_id, sc.span_id
-            index = bisect_left(self.bounds, value) if self.bounds is not None else 0  # type: ignore[arg-type]
+            index = bisect_left(self.bounds, value) if self.bounds is not None else 0
             base = L.exemplar_base(self.kind, 0 if self.bounds is None else len(self.bounds))
             at = base + index * L.EXEMPLAR_WORDS
             with store._exlock:
@@ -573,7 +573,8 @@ class ProcessStore:
             kind = spec.kind
             buckets = spec.buckets if kind == "histogram" else None
             metric = self.metric(spec.otel_name, spec.description, spec.unit, kind, buckets, gauge_mode)
-            return getattr(metric.series(attributes), KINDS[kind])  # type: ignore[no-any-return]
+            recorder: Recorder = getattr(metric.series(attributes), KINDS[kind])
+            return recorder
         except Exception as exc:
             _report(getattr(spec, "name", "lukhas_obs.multiprocess"), "internal_error", type(exc).__name__)
             return None

@@ -16,6 +16,7 @@ from lukhas_obs.errors import CatalogError, ConfigurationError
 
 #: Modules whose ``register_cli(subparsers)`` adds a subcommand.
 COMMAND_MODULES: tuple[str, ...] = (
+    "lukhas_obs.check",
     "lukhas_obs.demo",
     "lukhas_obs.generate",
     "lukhas_obs.migrate",

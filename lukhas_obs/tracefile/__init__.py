@@ -1,6 +1,7 @@
 """``lukhas-obs traces``: inspect local OTLP/JSON-lines trace files without a collector or a UI.
 
-- ``lukhas-obs traces show FILE|DIR`` draws a terminal waterfall of each trace (:mod:`.waterfall`);
+- ``lukhas-obs traces show FILE|DIR`` draws a terminal waterfall of each trace (:mod:`.waterfall`), with the log
+  records made in each span (``logs_exporter=file``) under it (``--no-logs`` hides them);
 - ``lukhas-obs traces export --format jaeger|otlp-json FILE|DIR -o OUT`` writes Jaeger UI's upload format or one
   merged OTLP/JSON document (:mod:`.jaeger`).
 
@@ -19,17 +20,20 @@ from typing import Any, TextIO
 
 from lukhas_obs.tracefile.jaeger import jaeger_document, merge_otlp_documents
 from lukhas_obs.tracefile.model import (
+    LogLine,
     Selection,
     SpanRecord,
     Trace,
     group_traces,
     iter_documents,
+    read_records,
     read_spans,
     trace_files,
 )
 from lukhas_obs.tracefile.waterfall import Style, render
 
 __all__ = [
+    "LogLine",
     "Selection",
     "SpanRecord",
     "Style",
@@ -39,6 +43,7 @@ __all__ = [
     "jaeger_document",
     "load_traces",
     "merge_otlp_documents",
+    "read_records",
     "read_spans",
     "register_cli",
     "render",
@@ -68,10 +73,14 @@ class _Problems:
             print(f"lukhas-obs traces: warning: {self.count} problems in total (first shown)", file=self.err)
 
 
-def load_traces(paths: Sequence[str], selection: Selection, err: TextIO | None = None) -> tuple[list[Trace], int]:
-    """The selected traces of ``paths`` and how many traces the files hold in total; problems go to ``err``."""
+def load_traces(
+    paths: Sequence[str], selection: Selection, err: TextIO | None = None, *, logs: bool = True
+) -> tuple[list[Trace], int]:
+    """The selected traces of ``paths`` (with their log records unless ``logs`` is False) and how many traces the
+    files hold in total; problems go to ``err``."""
     problems = _Problems(err or sys.stderr)
-    traces = group_traces(read_spans(paths, problems))
+    spans, lines = read_records(paths, problems, logs=logs)
+    traces = group_traces(spans, lines)
     problems.summary()
     return selection.apply(traces), len(traces)
 
@@ -109,7 +118,8 @@ def show_command(args: argparse.Namespace, out: TextIO | None = None, err: TextI
     out = out or sys.stdout
     err = err or sys.stderr
     selection = _selection(args, DEFAULT_SHOW_LIMIT)
-    traces, total = load_traces(args.paths, selection, err)
+    show_logs = not getattr(args, "no_logs", False)
+    traces, total = load_traces(args.paths, selection, err, logs=show_logs)
     if not traces:
         print(
             "no traces in the files" if not total else f"no trace matches the filters ({total} in the files)", file=err
@@ -120,7 +130,7 @@ def show_command(args: argparse.Namespace, out: TextIO | None = None, err: TextI
         unicode=_can_encode(out, "█│└─µ…"),
         bar_width=args.width,
     )
-    lines = render(traces, attrs=tuple(args.attr) if args.attr else ("component",), style=style)
+    lines = render(traces, attrs=tuple(args.attr) if args.attr else ("component",), style=style, logs=show_logs)
     try:
         out.write("\n".join(lines) + "\n")
         out.flush()
@@ -139,7 +149,7 @@ def export_command(args: argparse.Namespace, err: TextIO | None = None) -> int:
     """``traces export``: write Jaeger JSON or one merged OTLP/JSON document to ``-o`` (``-`` = stdout)."""
     err = err or sys.stderr
     selection = _selection(args, None)
-    traces, total = load_traces(args.paths, selection, err)
+    traces, total = load_traces(args.paths, selection, err, logs=args.format == "jaeger")
     document: dict[str, Any]
     if args.format == "jaeger":
         document = jaeger_document(traces)
@@ -205,6 +215,7 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     show.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="auto: TTY and no NO_COLOR")
     show.add_argument("--width", type=_positive_int, default=40, metavar="CELLS", help="width of the timeline (40)")
+    show.add_argument("--no-logs", action="store_true", help="hide the log records shown under their spans")
     show.set_defaults(handler=show_command)
 
     export = actions.add_parser("export", help="write Jaeger UI JSON or one merged OTLP/JSON document")

@@ -10,7 +10,8 @@ Collector's translator (``pkg/translator/jaeger``):
   as JSON text, bytes as base64 text, non-finite floats as text — JSON has no NaN);
 - scope → ``otel.scope.name``/``otel.scope.version``; kind → ``span.kind``; status → ``otel.status_code`` (``OK`` or
   ``ERROR``), ``error=true`` on ERROR and ``otel.status_description``; trace state → ``w3c.tracestate``;
-- span events → ``logs`` (``{timestamp, fields}``; the event name as field ``event``);
+- span events → ``logs`` (``{timestamp, fields}``; the event name as field ``event``), and so are the log records
+  made in the span (``logs_exporter=file``): fields ``event="log"``, ``level``, ``message`` and their attributes;
 - each distinct resource of a trace → one process ``p1``, ``p2``, ... with ``serviceName`` (``service.name``) and the
   other resource attributes as tags;
 - ``flags``: the W3C trace flags of the span, or 1 (sampled) when the file has none — only sampled spans are exported.
@@ -24,7 +25,7 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from lukhas_obs.tracefile.model import SPAN_KIND_NAMES, STATUS_ERROR, STATUS_OK, SpanRecord, Trace, spans_of
+from lukhas_obs.tracefile.model import SPAN_KIND_NAMES, STATUS_ERROR, STATUS_OK, LogLine, SpanRecord, Trace, spans_of
 
 __all__ = ["UNKNOWN_SERVICE", "jaeger_document", "jaeger_tag", "jaeger_trace", "merge_otlp_documents"]
 
@@ -76,7 +77,12 @@ def _span_tags(span: SpanRecord) -> list[dict[str, Any]]:
     return tags
 
 
-def _jaeger_span(span: SpanRecord, process_id: str) -> dict[str, Any]:
+def _jaeger_log(line: LogLine) -> dict[str, Any]:
+    fields = [jaeger_tag("event", "log"), jaeger_tag("level", line.level), jaeger_tag("message", line.body)]
+    return {"timestamp": line.time_ns // 1000, "fields": fields + _tags(line.attributes)}
+
+
+def _jaeger_span(span: SpanRecord, process_id: str, logs: Iterable[LogLine] = ()) -> dict[str, Any]:
     references = []
     if span.parent_span_id:
         references.append({"refType": "CHILD_OF", "traceID": span.trace_id, "spanID": span.parent_span_id})
@@ -101,7 +107,8 @@ def _jaeger_span(span: SpanRecord, process_id: str) -> dict[str, Any]:
                 else _tags(event.attributes),
             }
             for event in span.events
-        ],
+        ]
+        + [_jaeger_log(line) for line in logs],
         "processID": process_id,
         "warnings": warnings or None,
     }
@@ -112,6 +119,9 @@ def jaeger_trace(trace: Trace) -> dict[str, Any]:
     processes: dict[str, dict[str, Any]] = {}
     by_resource: dict[str, str] = {}
     spans = []
+    logs_by_span: dict[str, list[LogLine]] = {}
+    for line in trace.logs:
+        logs_by_span.setdefault(line.span_id, []).append(line)
     for span in trace.spans:
         key = json.dumps(sorted(span.resource.items()), default=str)
         process_id = by_resource.get(key)
@@ -123,7 +133,7 @@ def jaeger_trace(trace: Trace) -> dict[str, Any]:
                 "serviceName": str(service) if service not in (None, "") else UNKNOWN_SERVICE,
                 "tags": _tags(resource),
             }
-        spans.append(_jaeger_span(span, process_id))
+        spans.append(_jaeger_span(span, process_id, logs_by_span.get(span.span_id, ())))
     return {"traceID": trace.trace_id, "spans": spans, "processes": processes, "warnings": None}
 
 

@@ -5,6 +5,11 @@ file exporter): one ``ExportTraceServiceRequest`` per line in OTLP/JSON — hex 
 strings. Ids in protobuf's base64 JSON mapping are accepted too. A line that is not valid JSON or not a trace request
 is skipped with a warning naming ``file:line``; the rest of the file is still read.
 
+The same files hold log records when ``logs_exporter=file`` (one ``ExportLogsServiceRequest`` per line,
+``resourceLogs``): :func:`read_records` returns them as :class:`LogLine` next to the spans, and
+:func:`group_traces` attaches each to its trace (:attr:`Trace.logs`). Readers of spans only (:func:`read_spans`,
+:func:`iter_documents` without ``logs=True``) pass over log lines without a warning.
+
 Nothing here renders or converts: :mod:`lukhas_obs.tracefile.waterfall` and :mod:`lukhas_obs.tracefile.jaeger`
 build on it.
 """
@@ -29,6 +34,7 @@ __all__ = [
     "STATUS_UNSET",
     "Event",
     "Link",
+    "LogLine",
     "Selection",
     "SpanRecord",
     "Trace",
@@ -36,6 +42,8 @@ __all__ = [
     "attributes",
     "group_traces",
     "iter_documents",
+    "logs_of",
+    "read_records",
     "read_spans",
     "spans_of",
     "trace_files",
@@ -106,12 +114,38 @@ class SpanRecord:
         return str(self.resource.get("service.name", "unknown_service"))
 
 
+@dataclass(frozen=True)
+class LogLine:
+    """One log record, decoded: hex ids ('' outside a span), nanosecond time, body as text."""
+
+    time_ns: int
+    severity_number: int
+    severity_text: str
+    body: str
+    trace_id: str = ""
+    span_id: str = ""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    resource: Mapping[str, Any] = field(default_factory=dict)
+    scope_name: str = ""
+
+    @property
+    def level(self) -> str:
+        """The severity text, or a name derived from the OTel severity number."""
+        if self.severity_text:
+            return self.severity_text
+        for floor, name in ((21, "FATAL"), (17, "ERROR"), (13, "WARN"), (9, "INFO"), (5, "DEBUG"), (1, "TRACE")):
+            if self.severity_number >= floor:
+                return name
+        return "LOG"
+
+
 @dataclass
 class Trace:
-    """The spans of one trace id, sorted by start time."""
+    """The spans of one trace id, sorted by start time, and the log records made in it, sorted by time."""
 
     trace_id: str
     spans: list[SpanRecord]
+    logs: list[LogLine] = field(default_factory=list)
 
     @property
     def start_ns(self) -> int:
@@ -188,8 +222,11 @@ def _numbered_lines(path: Path, on_problem: Problem) -> Iterator[tuple[int, str]
         on_problem(f"cannot read {path}: {exc.strerror or exc}")
 
 
-def iter_documents(paths: Iterable[Path], on_problem: Problem = _warn) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield ``(where, document)`` for every line that parses as a trace request; report the others."""
+def iter_documents(
+    paths: Iterable[Path], on_problem: Problem = _warn, *, logs: bool = False
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, document)`` for every line that parses as a trace request (and, with ``logs``, as a logs
+    request); report the others. Log lines are passed over silently when ``logs`` is False."""
     for path in paths:
         for number, line in _numbered_lines(path, on_problem):
             if not line.strip():
@@ -199,6 +236,10 @@ def iter_documents(paths: Iterable[Path], on_problem: Problem = _warn) -> Iterat
                 doc = json.loads(line)
             except ValueError as exc:
                 on_problem(f"{where}: skipped a line that is not JSON ({getattr(exc, 'msg', exc)})")
+                continue
+            if isinstance(doc, dict) and isinstance(doc.get("resourceLogs"), list):
+                if logs:
+                    yield where, doc
                 continue
             if not isinstance(doc, dict) or not isinstance(doc.get("resourceSpans"), list):
                 on_problem(f"{where}: skipped a line that is not an OTLP trace request (no resourceSpans)")
@@ -313,15 +354,62 @@ def spans_of(doc: Mapping[str, Any]) -> Iterator[SpanRecord]:
                 yield _span(raw, resource, scope)
 
 
+def _text(value: Any) -> str:
+    """An OTLP/JSON ``AnyValue`` body as text (structured bodies as compact JSON)."""
+    python = any_value(value) if isinstance(value, Mapping) else value
+    if python is None:
+        return ""
+    if isinstance(python, str):
+        return python
+    try:
+        return json.dumps(python, ensure_ascii=False, default=str, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return str(python)
+
+
+def logs_of(doc: Mapping[str, Any]) -> Iterator[LogLine]:
+    """The log records of one ``ExportLogsServiceRequest`` document. Raises ValueError/TypeError on a malformed one."""
+    for resource_logs in doc.get("resourceLogs", ()):
+        resource = attributes((resource_logs.get("resource") or {}).get("attributes"))
+        for scope_logs in resource_logs.get("scopeLogs") or ():
+            scope = scope_logs.get("scope") or {}
+            for raw in scope_logs.get("logRecords", ()):
+                yield LogLine(
+                    time_ns=_int(raw.get("timeUnixNano")) or _int(raw.get("observedTimeUnixNano")),
+                    severity_number=_enum(raw.get("severityNumber", 0), {}),
+                    severity_text=str(raw.get("severityText", "")),
+                    body=_text(raw.get("body")),
+                    trace_id=_hex_id(raw.get("traceId"), 16),
+                    span_id=_hex_id(raw.get("spanId"), 8),
+                    attributes=attributes(raw.get("attributes")),
+                    resource=resource,
+                    scope_name=str(scope.get("name", "")),
+                )
+
+
 def read_spans(paths: Sequence[str | Path], on_problem: Problem = _warn) -> list[SpanRecord]:
     """Every span in ``paths`` (files or directories), de-duplicated by (trace id, span id).
 
     A malformed line or span is reported through ``on_problem`` (default: a logged warning) and skipped.
     """
+    return read_records(paths, on_problem, logs=False)[0]
+
+
+def read_records(
+    paths: Sequence[str | Path], on_problem: Problem = _warn, *, logs: bool = True
+) -> tuple[list[SpanRecord], list[LogLine]]:
+    """Every span (de-duplicated by trace and span id) and, with ``logs``, every log record in ``paths``."""
     files = [f for p in paths for f in trace_files(p)]
     seen: set[tuple[str, str]] = set()
     out: list[SpanRecord] = []
-    for where, doc in iter_documents(files, on_problem):
+    lines: list[LogLine] = []
+    for where, doc in iter_documents(files, on_problem, logs=logs):
+        if "resourceLogs" in doc:
+            try:
+                lines.extend(logs_of(doc))
+            except (ValueError, TypeError, AttributeError) as exc:
+                on_problem(f"{where}: skipped a malformed logs request ({exc})")
+            continue
         try:
             spans = list(spans_of(doc))
         except (ValueError, TypeError, AttributeError) as exc:
@@ -335,15 +423,23 @@ def read_spans(paths: Sequence[str | Path], on_problem: Problem = _warn) -> list
             if key not in seen:
                 seen.add(key)
                 out.append(span)
-    return out
+    return out, lines
 
 
-def group_traces(spans: Iterable[SpanRecord]) -> list[Trace]:
-    """Spans grouped by trace id; traces sorted by start time, spans within a trace by start time."""
+def group_traces(spans: Iterable[SpanRecord], logs: Iterable[LogLine] = ()) -> list[Trace]:
+    """Spans grouped by trace id; traces sorted by start time, spans within a trace by start time. Log records
+    join the trace of their trace id (sorted by time); those of a trace with no span in the files are left out."""
     by_id: dict[str, list[SpanRecord]] = {}
     for span in spans:
         by_id.setdefault(span.trace_id, []).append(span)
     traces = [Trace(tid, sorted(group, key=lambda s: (s.start_ns, s.end_ns))) for tid, group in by_id.items()]
+    by_trace = {t.trace_id: t for t in traces}
+    for line in logs:
+        trace = by_trace.get(line.trace_id)
+        if trace is not None:
+            trace.logs.append(line)
+    for trace in traces:
+        trace.logs.sort(key=lambda line: line.time_ns)
     traces.sort(key=lambda t: (t.start_ns, t.trace_id))
     return traces
 

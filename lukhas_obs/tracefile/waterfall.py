@@ -8,9 +8,11 @@
       ├─ memory.query              +1.2ms   3.10ms   |    ██████████                          |        component=memory
       └─ identity.authenticate_T2  +9.0ms   3.00ms   |                             ██████████ |  ERROR  component=id…
 
-Spans nest under their parent; a span whose parent is not in the files (an orphan) is shown at the top level and
-marked. ERROR spans are highlighted in red when colour is on. The caller decides about colour (TTY, ``NO_COLOR``)
-and Unicode; this module only formats.
+Log records (``logs_exporter=file``) are printed under the span they were made in, with their offset from the trace's
+start, level and message (``▸ +1.5ms  WARN   memory tier full``); records of the trace whose span is not in the
+files follow the tree. Spans nest under their parent; a span whose parent is not in the files (an orphan) is shown at
+the top level and marked. ERROR spans are highlighted in red when colour is on. The caller decides about colour
+(TTY, ``NO_COLOR``) and Unicode; this module only formats.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from lukhas_obs.tracefile.model import STATUS_ERROR, STATUS_OK, SpanRecord, Trace
+from lukhas_obs.tracefile.model import STATUS_ERROR, STATUS_OK, LogLine, SpanRecord, Trace
 
 __all__ = ["Style", "format_duration", "render", "render_trace"]
 
 _RESET, _BOLD, _DIM, _RED, _CYAN, _YELLOW = "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[36m", "\x1b[33m"
 _MAX_NAME = 60
 _MAX_VALUE = 48
+#: Longest log message shown (characters; the rest is cut with an ellipsis).
+MAX_LOG_TEXT = 160
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,10 @@ class Style:
 
     def stem(self, last: bool) -> str:
         return "   " if last else ("│  " if self.unicode else "|  ")
+
+    @property
+    def log_marker(self) -> str:
+        return "▸" if self.unicode else ">"
 
 
 def format_duration(ns: int, style: Style | None = None) -> str:
@@ -131,8 +139,39 @@ def _header(trace: Trace, style: Style) -> str:
     return "  ".join(parts)
 
 
-def render_trace(trace: Trace, attrs: Sequence[str] = ("component",), style: Style | None = None) -> list[str]:
-    """The lines of one trace: a header, a column legend, then one line per span in tree order."""
+def _continuation(prefix: str, style: Style) -> str:
+    """The indentation of what hangs under a row drawn with ``prefix`` (its branch turned into a stem)."""
+    for last in (True, False):
+        branch = style.branch(last)
+        if prefix.endswith(branch):
+            return prefix[: -len(branch)] + style.stem(last)
+    return prefix
+
+
+def _log_text(line: LogLine) -> str:
+    text = " ".join(line.body.split())  # newlines and runs of spaces: one line per record
+    kind = line.attributes.get("exception.type")
+    if kind and str(kind) not in text:
+        text = f"{text} [{kind}]" if text else f"[{kind}]"
+    if len(text) > MAX_LOG_TEXT:
+        text = text[: MAX_LOG_TEXT - 1] + "…"
+    return text
+
+
+def _log_row(line: LogLine, indent: str, start: int, off_w: int, style: Style) -> str:
+    level = line.level.upper()
+    codes = (_RED, _BOLD) if level in ("ERROR", "FATAL", "CRITICAL") else (_YELLOW,) if level.startswith("WARN") else ()
+    offset = f"+{format_duration(max(0, line.time_ns - start), style)}"
+    level_text = style.paint(f"{level[:5]:<5}", *codes) if codes else f"{level[:5]:<5}"
+    marker = style.paint(style.log_marker, _DIM)
+    return f"  {indent}{marker} {offset:>{off_w}}  {level_text}  {_log_text(line)}".rstrip()
+
+
+def render_trace(
+    trace: Trace, attrs: Sequence[str] = ("component",), style: Style | None = None, *, logs: bool = True
+) -> list[str]:
+    """The lines of one trace: a header, a column legend, then one line per span in tree order, each followed by the
+    log records made in it (``logs``); log records of spans not in the files come last."""
     style = style or Style()
     rows = _tree(trace, style)
     start, total = trace.start_ns, trace.duration_ns
@@ -144,7 +183,12 @@ def render_trace(trace: Trace, attrs: Sequence[str] = ("component",), style: Sty
     dur_w = max(len(d) for d in [*durations, "duration"])
     legend = f"  {'span':<{name_width}}  {'offset':>{off_w}}  {'duration':>{dur_w}}  |{'timeline':<{style.bar_width}}|"
     lines = [_header(trace, style), style.paint(legend + "  status", _DIM)]
-    for (span, _prefix, orphan), label, offset, duration in zip(rows, labels, offsets, durations, strict=True):
+    by_span: dict[str, list[LogLine]] = {}
+    for record in trace.logs if logs else ():
+        by_span.setdefault(record.span_id, []).append(record)
+    shown = {span.span_id for span, _, _ in rows}
+    parents = trace.children() if by_span else {}  # a span with children: its log lines keep the tree's stem
+    for (span, prefix, orphan), label, offset, duration in zip(rows, labels, offsets, durations, strict=True):
         if len(label) > name_width:
             label = label[: name_width - 1] + "…"
         name = label.ljust(name_width)
@@ -162,14 +206,23 @@ def render_trace(trace: Trace, attrs: Sequence[str] = ("component",), style: Sty
         bar = _bar(span, start, total, style)
         line = f"  {name}  {offset:>{off_w}}  {duration:>{dur_w}}  {bar}  {status_text}"
         lines.append(("  ".join([line, *details]) if details else line).rstrip())
+        indent = _continuation(prefix, style) + ("│ " if style.unicode and parents.get(span.span_id) else "  ")
+        for record in by_span.get(span.span_id, ()):
+            lines.append(_log_row(record, indent, start, off_w, style))
+    loose = [record for record in trace.logs if logs and record.span_id not in shown]
+    if loose:
+        lines.append(style.paint(f"  log records of spans not in the files ({len(loose)}):", _DIM))
+        lines.extend(_log_row(record, "  ", start, off_w, style) for record in loose)
     return lines
 
 
-def render(traces: Iterable[Trace], attrs: Sequence[str] = ("component",), style: Style | None = None) -> list[str]:
-    """All traces, separated by a blank line."""
+def render(
+    traces: Iterable[Trace], attrs: Sequence[str] = ("component",), style: Style | None = None, *, logs: bool = True
+) -> list[str]:
+    """All traces, separated by a blank line (with their log records unless ``logs`` is False)."""
     out: list[str] = []
     for trace in traces:
         if out:
             out.append("")
-        out.extend(render_trace(trace, attrs, style))
+        out.extend(render_trace(trace, attrs, style, logs=logs))
     return out

@@ -198,6 +198,7 @@ def _specs(model: CatalogDoc) -> tuple[tuple[MetricSpec, ...], tuple[SpanSpec, .
             source=m.source,
             windows=tuple(_window_label(w) for w in m.windows or ()),
             switch=model.switch,
+            gauge_mode=m.gauge_mode,
         )
         for m in model.metrics or ()
     )

@@ -183,6 +183,13 @@ class MetricDoc(Model):
         description="rate_of_change only: sliding windows (``30s``, ``1m``, ``5m``), one series each with a "
         "``window`` label; the series also carry the source's attributes.",
     )
+    gauge_mode: Name | None = enum(
+        ("last", "sum", "min", "max", "per_process"),
+        None,
+        description="Gauges only, multiprocess mode (docs/MULTIPROCESS.md): how one /metrics combines the workers' "
+        "values: ``last`` (default: the most recent set), ``sum``, ``min`` or ``max`` of live workers, or "
+        "``per_process`` (one series per live worker, with a ``pid`` label).",
+    )
 
     @field_validator("buckets")
     @classmethod

@@ -117,6 +117,8 @@ class MetricSpec:
     windows: tuple[str, ...] = ()
     #: An environment variable that turns this catalog's metrics off (``off``/``false``/``0``/``no``) at configure.
     switch: str | None = None
+    #: Gauges in multiprocess mode: how the workers' values combine (``multiprocess.GAUGE_MODES``; None: ``last``).
+    gauge_mode: str | None = None
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -411,6 +413,13 @@ def _validate_metric(m: MetricSpec) -> Iterable[str]:
             yield f"windows: {exc}"
     elif m.source is not None or m.windows:
         yield f"only a rate_of_change takes source and windows, not a {m.kind}"
+    if m.gauge_mode is not None:
+        from lukhas_obs.multiprocess._layout import GAUGE_MODES
+
+        if m.kind != "gauge":
+            yield f"only a gauge takes gauge_mode, not a {m.kind}"
+        elif m.gauge_mode not in GAUGE_MODES:
+            yield f"gauge_mode {m.gauge_mode!r} is not one of {', '.join(GAUGE_MODES)}"
     labels: dict[str, str] = {c: "common attribute" for c in m.common_attributes}
     for attr in m.attributes:
         if not _ATTR_KEY_RE.match(attr.key):

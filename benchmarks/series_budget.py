@@ -230,6 +230,9 @@ def _decode_counts(path: str, body: bytes) -> int:
     return sum(len(ss.spans) for rs in treq.resource_spans for ss in rs.scope_spans)
 
 
+_SUFFIXES = ("_bucket", "_sum", "_count", "_created", "_total", "_info")
+
+
 def _samples(text: str) -> list[str]:
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
@@ -284,6 +287,11 @@ def measure(system: str = "lukhas_core", iterations: int = 200) -> dict[str, Any
     text = text_body.decode("utf-8")
     samples = _samples(text)
     families = sorted({line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")})
+    by_family: dict[str, int] = {}
+    for line in samples:
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        family = next((f for f in families if name == f or (name[len(f) :] in _SUFFIXES and name.startswith(f))), name)
+        by_family[family] = by_family.get(family, 0) + 1
     metric_bodies = [b for p, b in bodies if p.endswith("/v1/metrics")]
     trace_bodies = [b for p, b in bodies if p.endswith("/v1/traces")]
     points = sum(_decode_counts("/v1/metrics", b) for b in metric_bodies)
@@ -298,6 +306,7 @@ def measure(system: str = "lukhas_core", iterations: int = 200) -> dict[str, Any
         "scrape_samples": len(samples),
         "bytes_per_sample": round(len(text_body) / max(1, len(samples)), 1),
         "families": families,
+        "samples_by_family": by_family,
         # force_flush and shutdown each export once: per-export figures are means over the requests.
         "otlp_metric_exports": len(metric_bodies),
         "otlp_metric_bytes_per_export": sum(map(len, metric_bodies)) // n_metric,
@@ -383,18 +392,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import lukhas_obs
 
+    # Measure first, in a process where only the workload's own catalog (and self-telemetry) is registered: every
+    # registered catalog's unlabeled start_at_zero metrics are exposed at 0, which would inflate the scrape.
+    measured = measure(args.system, args.iterations) if args.measure else None
     settings = lukhas_obs.resolve_settings()
     limit = args.cardinality_limit or settings.cardinality_limit
     rows = budget(registered_catalogs(), limit, dict(settings.cardinality_limits), args.created_series)
     totals = catalog_totals(rows)
     fleet = [int(n) for n in args.fleet.split(",") if n.strip()] if args.fleet else []
     print(render(rows, totals, fleet, per_metric=not args.summary))
-    measured = None
-    if args.measure:
-        measured = measure(args.system, args.iterations)
+    if measured is not None:
         print(f"measured ({measured['system']}, {measured['iterations']} workload steps, one process):")
         for key, value in measured.items():
-            if key not in {"system", "iterations", "families"}:
+            if key == "samples_by_family":
+                print("  samples by family: " + ", ".join(f"{k} {v}" for k, v in sorted(value.items())))
+            elif key not in {"system", "iterations", "families"}:
                 print(f"  {key}: {value:,}" if isinstance(value, int) else f"  {key}: {value}")
     if args.json:
         doc = {

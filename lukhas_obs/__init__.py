@@ -135,6 +135,7 @@ def configure(
     cardinality_limit: int | None = None,
     cardinality_limits: Mapping[str, int] | None = None,
     aggregation: str | None = None,
+    multiprocess_dir: str | os.PathLike[str] | None = None,
     metrics_path: str | None = None,
     metrics_endpoints: Mapping[str, str | Sequence[str]] | str | None = None,
     health_body: Mapping[str, Any] | str | None = None,
@@ -164,6 +165,8 @@ def configure(
       past it new sets are dropped, warned about once and counted.
     - ``aggregation``: ``own`` (default; lukhas-obs' aggregation, output identical to the SDK's) or ``sdk`` (record
       through the OTel SDK's instruments).
+    - ``multiprocess_dir`` (``LUKHAS_MULTIPROCESS_DIR``): pre-fork servers' multiprocess mode: each worker keeps its
+      catalog series in a file of its own there, and ``/metrics`` shows the merge of every file (docs/MULTIPROCESS.md).
     - ``metrics_path`` (``/metrics``), ``metrics_endpoints`` (``{"/metrics/exp": ["auris_self"]}``: more paths, each
       serving chosen catalogs or systems), ``health_body`` (what ``/health`` answers), ``created_series``
       (prometheus_client's ``_created`` samples for counters and histograms).

@@ -957,6 +957,14 @@ def build_table(warn: Callable[[Where, object], None]) -> tuple[Param, ...]:
             "reader asks for DELTA temporality.",
         ),
         Param(
+            "multiprocess_dir", "multiprocess_dir", ("LUKHAS_MULTIPROCESS_DIR",), parse_path, None,
+            "the path of a directory this process can create or write (on tmpfs: /dev/shm/<app>, mode 0700)",
+            "Multiprocess mode for pre-fork servers (gunicorn, uvicorn --workers): each process keeps the catalog's "
+            "series in a file of its own in this directory and /metrics (any process, or lukhas-obs serve "
+            "--multiprocess-dir) shows the merge of every file. See docs/MULTIPROCESS.md.",
+            default_doc="off (each process shows only its own series)",
+        ),
+        Param(
             "cardinality_limits", "cardinality_limits", (), parse_limits, None,
             "a mapping of a registered metric's Prometheus name to a whole number from 1 to 1000000",
             "Per-metric cardinality limits (register your own catalog before configure()).",

@@ -157,6 +157,8 @@ class Settings:
     cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT
     cardinality_limits: tuple[tuple[str, int], ...] = ()
     aggregation: str = "own"
+    #: Multiprocess mode (lukhas_obs.multiprocess): the directory of the per-process files; None is off.
+    multiprocess_dir: str | None = None
     scrub_patterns: tuple[str, ...] = field(default=(), repr=False)  # a secret setting: patterns may be literals
     scrub_allow: tuple[str, ...] = ()
     metrics_bearer_token: str | None = field(default=None, repr=False)
@@ -402,6 +404,7 @@ def _settings_from(resolved: _Table) -> Settings:
         cardinality_limit=value("cardinality_limit"),
         cardinality_limits=value("cardinality_limits") or (),
         aggregation=value("aggregation"),
+        multiprocess_dir=value("multiprocess_dir"),
         scrub_patterns=value("scrub_patterns") or (),
         scrub_allow=value("scrub_allow") or (),
         metrics_bearer_token=value("metrics_bearer_token"),
@@ -445,6 +448,7 @@ def resolve_settings(
     cardinality_limit: int | None = None,
     cardinality_limits: Mapping[str, int] | None = None,
     aggregation: str | None = None,
+    multiprocess_dir: str | os.PathLike[str] | None = None,
     scrub_patterns: Sequence[str] | None = None,
     scrub_allow: Sequence[str] | None = None,
     metrics_bearer_token: str | None = None,

@@ -122,6 +122,7 @@ CASES: tuple[Case, ...] = (
     Case("cardinality_limits", "whole number", lambda s: {"lukhas_memory_docs_total": s}),
     Case("cardinality_limits", "registered catalog", lambda s: {s: 10}),
     Case("aggregation", "own, sdk", lambda s: s, "LUKHAS_AGGREGATION", lambda s: s),
+    Case("multiprocess_dir", "directory", _ctl, "LUKHAS_MULTIPROCESS_DIR", _ctl),
     Case("scrub_patterns", "regular expression", lambda s: [s + "("], "LUKHAS_SCRUB_PATTERNS", lambda s: s + "("),
     Case("scrub_allow", "list of strings", lambda s: ["ok", s.encode()]),
     Case("scrub_allow", "list of strings", lambda s: [s + "\ud800"], "LUKHAS_SCRUB_ALLOW", lambda s: s + "\udcff"),
@@ -359,8 +360,9 @@ ARGUMENTS = (
     "service", "lane", "version", "environment", "namespace", "resource_attributes", "disabled", "metrics_exporter",
     "traces_exporter", "prometheus_host", "prometheus_port", "serve_metrics", "scope_labels", "traces_file",
     "otlp_endpoint", "otlp_protocol", "otlp_headers", "otlp_timeout", "metric_export_interval", "shutdown_timeout",
-    "cardinality_limit", "cardinality_limits", "aggregation", "scrub_patterns", "scrub_allow", "metrics_bearer_token",
-    "metrics_basic_auth", "metrics_tls_cert", "metrics_tls_key", "metrics_path", "metrics_endpoints", "health_body",
+    "cardinality_limit", "cardinality_limits", "aggregation", "multiprocess_dir", "scrub_patterns", "scrub_allow",
+    "metrics_bearer_token", "metrics_basic_auth", "metrics_tls_cert", "metrics_tls_key", "metrics_path",
+    "metrics_endpoints", "health_body",
     "created_series", "third_party_metrics", "third_party_allow", "third_party_cardinality_limit", "logs_exporter",
 )  # fmt: skip
 #: Hostile values no field accepts (``disabled`` takes any truthy value, so it is exempt).

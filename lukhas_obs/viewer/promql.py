@@ -640,7 +640,7 @@ def _instant(source: DataSource, node: SelectorNode, steps: Sequence[float]) -> 
 
 def _extrapolated(
     times: Sequence[float], vals: Sequence[float], lo: int, hi: int, start: float, end: float, counter: bool,
-    rate: bool, resets: Sequence[float],
+    rate: bool, resets: Sequence[int],
 ) -> float | None:
     """Prometheus' ``extrapolatedRate`` (2.42) for points ``lo..hi-1`` of the window ``[start, end]``."""
     count = hi - lo
@@ -648,8 +648,9 @@ def _extrapolated(
         return None
     first_t, first_v, last_t, last_v = times[lo], vals[lo], times[hi - 1], vals[hi - 1]
     result = last_v - first_v
-    if counter:
-        result += resets[hi - 1] - resets[lo]  # every reset inside the window adds the value before it
+    if counter:  # every reset inside the window adds the value before it, in order (as Prometheus adds them)
+        for i in resets[bisect.bisect_right(resets, lo) : bisect.bisect_left(resets, hi)]:
+            result += vals[i - 1]
     to_start = first_t - start
     to_end = end - last_t
     sampled = last_t - first_t
@@ -663,10 +664,10 @@ def _extrapolated(
     interval = sampled
     interval += to_start if to_start < threshold else average / 2
     interval += to_end if to_end < threshold else average / 2
-    result *= interval / sampled
+    factor = interval / sampled
     if rate:
-        result /= end - start
-    return result
+        factor /= end - start
+    return result * factor
 
 
 def _range_function(source: DataSource, fn: str, node: SelectorNode, steps: Sequence[float]) -> _Vector:
@@ -676,17 +677,12 @@ def _range_function(source: DataSource, fn: str, node: SelectorNode, steps: Sequ
         times, vals = _present(source, data.values)
         if not times:
             continue
-        resets = [0.0] * len(vals)  # prefix sums of the values before each counter reset
-        prefix = [0.0] * (len(vals) + 1)
-        for i, v in enumerate(vals):
-            prefix[i + 1] = prefix[i] + v
-            if i:
-                resets[i] = resets[i - 1] + (vals[i - 1] if v < vals[i - 1] else 0.0)
+        resets = [i for i in range(1, len(vals)) if vals[i] < vals[i - 1]]  # where a counter went down
         column: list[float | None] = []
         for t in steps:
             lo = bisect.bisect_left(times, t - window)
             hi = bisect.bisect_right(times, t)
-            column.append(_window_value(fn, times, vals, lo, hi, t - window, t, resets, prefix))
+            column.append(_window_value(fn, times, vals, lo, hi, t - window, t, resets))
         if any(v is not None for v in column):
             out.series[_key(data.labels, drop_name=True)] = column
     return out
@@ -694,7 +690,7 @@ def _range_function(source: DataSource, fn: str, node: SelectorNode, steps: Sequ
 
 def _window_value(
     fn: str, times: Sequence[float], vals: Sequence[float], lo: int, hi: int, start: float, end: float,
-    resets: Sequence[float], prefix: Sequence[float],
+    resets: Sequence[int],
 ) -> float | None:
     count = hi - lo
     if count <= 0:
@@ -712,20 +708,14 @@ def _window_value(
             return None
         return (last - previous if last >= previous else last) / gap
     if fn == "deriv":
-        if count < 2:
-            return None
-        base = times[lo]
-        xs = [times[i] - base for i in range(lo, hi)]
-        ys = vals[lo:hi]
-        mean_x = sum(xs) / count
-        mean_y = sum(ys) / count
-        cov = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
-        var = sum((x - mean_x) ** 2 for x in xs)
-        return cov / var if var else None
+        return _deriv(times, vals, lo, hi) if count >= 2 else None
     if fn == "sum_over_time":
-        return prefix[hi] - prefix[lo]
+        total, c = 0.0, 0.0
+        for i in range(lo, hi):
+            total, c = _kahan(vals[i], total, c)
+        return total if math.isinf(total) else total + c
     if fn == "avg_over_time":
-        return (prefix[hi] - prefix[lo]) / count
+        return _mean(vals, lo, hi)
     if fn == "count_over_time":
         return float(count)
     if fn == "max_over_time":
@@ -733,6 +723,58 @@ def _window_value(
     if fn == "min_over_time":
         return min(vals[lo:hi])
     raise Unsupported(f"function {fn}() needs Prometheus")  # pragma: no cover - parse() refuses it first
+
+
+def _kahan(inc: float, total: float, c: float) -> tuple[float, float]:
+    """Prometheus' ``kahanSumInc`` (Neumaier's improvement of Kahan summation)."""
+    t = total + inc
+    if abs(total) >= abs(inc):
+        c += (total - t) + inc
+    else:
+        c += (inc - t) + total
+    return t, c
+
+
+def _mean(vals: Sequence[float], lo: int, hi: int) -> float:
+    """``avg_over_time`` as Prometheus 2.42 computes it: an incremental mean, Kahan-compensated."""
+    mean, count, c = 0.0, 0.0, 0.0
+    for i in range(lo, hi):
+        v = vals[i]
+        count += 1
+        if math.isinf(mean):
+            if math.isinf(v) and (mean > 0) == (v > 0):
+                continue
+            if not math.isinf(v) and v == v:
+                continue
+        mean, c = _kahan(v / count - mean / count, mean, c)
+    return mean if math.isinf(mean) else mean + c
+
+
+def _deriv(times: Sequence[float], vals: Sequence[float], lo: int, hi: int) -> float:
+    """The slope of Prometheus' ``linearRegression`` (Kahan sums, x relative to the first sample)."""
+    n = sum_x = c_x = sum_y = c_y = sum_xy = c_xy = sum_x2 = c_x2 = 0.0
+    first_y = vals[lo]
+    constant = True
+    base = times[lo]
+    for i in range(lo, hi):
+        y = vals[i]
+        if constant and i > lo and y != first_y:
+            constant = False
+        n += 1.0
+        x = times[i] - base
+        sum_x, c_x = _kahan(x, sum_x, c_x)
+        sum_y, c_y = _kahan(y, sum_y, c_y)
+        sum_xy, c_xy = _kahan(x * y, sum_xy, c_xy)
+        sum_x2, c_x2 = _kahan(x * x, sum_x2, c_x2)
+    if constant:
+        return math.nan if math.isinf(first_y) else 0.0
+    sum_x += c_x
+    sum_y += c_y
+    sum_xy += c_xy
+    sum_x2 += c_x2
+    cov = sum_xy / n - sum_x * sum_y / n / n
+    var = sum_x2 / n - sum_x * sum_x / n / n
+    return _arith("/", cov, var)
 
 
 def _bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
@@ -820,10 +862,13 @@ def _aggregate(node: AggregateNode, vector: _Vector, steps: int) -> _Vector:
             present = [c[i] for c in columns if c[i] is not None]
             if not present:
                 result.append(None)
-            elif node.op == "sum":
-                result.append(math.fsum(present) if all(math.isfinite(v) for v in present) else sum(present))  # type: ignore[arg-type]
+            elif node.op == "sum":  # in series order, one addition at a time, as Prometheus 2.42 sums
+                total = 0.0
+                for v in present:
+                    total += v  # type: ignore[operator]
+                result.append(total)
             elif node.op == "avg":
-                result.append(sum(present) / len(present))  # type: ignore[arg-type]
+                result.append(_average(present))  # type: ignore[arg-type]
             elif node.op == "min":
                 result.append(_nan_aware(min, present))  # type: ignore[arg-type]
             elif node.op == "max":
@@ -833,6 +878,20 @@ def _aggregate(node: AggregateNode, vector: _Vector, steps: int) -> _Vector:
         if any(v is not None for v in result):
             out.series[key] = result
     return out
+
+
+def _average(values: list[float]) -> float:
+    """``avg`` as Prometheus 2.42 aggregates: an incremental mean in series order."""
+    mean, count = values[0], 1.0
+    for v in values[1:]:
+        count += 1
+        if math.isinf(mean):
+            if math.isinf(v) and (mean > 0) == (v > 0):
+                continue
+            if not math.isinf(v) and v == v:
+                continue
+        mean += v / count - mean / count
+    return mean
 
 
 def _nan_aware(pick: Callable[[list[float]], float], values: list[float]) -> float:

@@ -54,7 +54,6 @@ import logging
 import math
 import os
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -182,8 +181,9 @@ class _Target:
         self._memo: dict[Any, dict[str, Any] | None] = {}
         self._series: set[frozenset[tuple[str, Any]]] = set()
         self._lock = threading.Lock()
-        #: Observable kinds: the proxies whose callbacks feed this instrument (one SDK callback for all of them).
-        self.sources: weakref.WeakSet[_Observable] = weakref.WeakSet()
+        #: Observable kinds: the proxies whose callbacks feed this instrument (one SDK callback for all of them). Held
+        #: strongly, as the SDK holds its observables: instrumentations often drop the object ``create_*`` returns.
+        self.sources: list[_Observable] = []
 
     def collect(self, options: CallbackOptions) -> Iterable[Observation]:
         """The SDK callback of an observable instrument: every source's callbacks, guarded, points admitted."""
@@ -216,7 +216,7 @@ class _Target:
         if type(number) is int and not _INT64_MIN <= number <= _INT64_MAX:
             _report(self.name, "out_of_range")
             return None
-        if self.monotonic and number < 0:
+        if number < 0 and (self.monotonic or self.kind == "histogram"):  # the SDK would warn once per measurement
             _report(self.name, "negative_increment" if self.kind == "counter" else "negative_value")
             return None
         return number
@@ -506,8 +506,12 @@ class _Gauge(_Proxy, otel_metrics._Gauge):
         self._measure(amount, attributes, context)
 
 
-_observables: weakref.WeakSet[_Observable] = weakref.WeakSet()
+#: Every third-party observable instrument, held strongly (see ``_Target.sources``) and bounded.
+_observables: list[_Observable] = []
 _observables_lock = threading.Lock()
+#: Observable instruments kept per process, and callers feeding one instrument.
+MAX_OBSERVABLES = 4 * MAX_INSTRUMENTS
+MAX_SOURCES = 64
 
 
 class _Observable(_Proxy):
@@ -521,7 +525,12 @@ class _Observable(_Proxy):
         super().__init__(meter, name, unit, description)
         self._bound: ThirdPartyMetrics | None = None
         with _observables_lock:
-            _observables.add(self)
+            kept = len(_observables) < MAX_OBSERVABLES
+            if kept:
+                _observables.append(self)
+        if not kept:
+            _report(self._name or "third_party", "cardinality_limit", f"more than {MAX_OBSERVABLES} observables")
+            self.callbacks = []
         self.bind()
 
     def bind(self) -> None:
@@ -536,7 +545,11 @@ class _Observable(_Proxy):
             _report(self._name or "third_party", "internal_error", type(exc).__name__)
 
     def _attach(self, target: _Target) -> None:
-        target.sources.add(self)
+        if self not in target.sources:
+            if len(target.sources) >= MAX_SOURCES:
+                _report(self._name, "cardinality_limit", f"more than {MAX_SOURCES} observables of one name")
+                return
+            target.sources.append(self)
 
 
 class _ObservableCounter(_Observable, otel_metrics.ObservableCounter):

@@ -36,6 +36,8 @@ class Recording:
 
     ``aggregator`` is the own aggregation published to every reader (None: handles record through the OTel SDK
     instruments of ``meter``, e.g. when a reader asks for DELTA temporality); observable kinds always use ``meter``.
+    ``store`` is multiprocess mode's :class:`~lukhas_obs.multiprocess.ProcessStore` (None: off): when set, the
+    aggregated kinds (and Info) record into this process's file instead of ``aggregator``.
     """
 
     meter: Meter | None = None
@@ -44,6 +46,7 @@ class Recording:
     scrubber: Scrubber | None = None
     cardinality_limit: int = DEFAULT_CARDINALITY_LIMIT
     cardinality_limits: Mapping[str, int] = field(default_factory=dict)
+    store: Any = None
 
     def limit_for(self, name: str) -> int:
         """The cardinality limit of the metric with Prometheus name ``name``."""

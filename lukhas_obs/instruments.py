@@ -262,6 +262,12 @@ class MetricHandle:
         try:
             if self._retired or _switched_off(self.spec):
                 pass  # unregistered, or its catalog switched off (AURIS_METRICS_EXP=off): a no-op, nothing is made
+            elif rec.store is not None and self._kind.aggregated:  # multiprocess mode: this process's file
+                s = self.spec
+                mode = s.gauge_mode or "last"
+                target = rec.store.metric(
+                    s.otel_name, s.description, s.unit, s.kind, buckets=self._buckets(), gauge_mode=mode
+                )
             elif rec.aggregator is not None and self._kind.aggregated:
                 s = self.spec
                 target = rec.aggregator.metric(s.otel_name, s.description, s.unit, s.kind, buckets=self._buckets())
@@ -327,7 +333,7 @@ class MetricHandle:
         target, method = self._target, self._kind.method
         if target is None or not method:
             return None
-        if self._rec.aggregator is not None and self._kind.aggregated:
+        if (self._rec.store is not None or self._rec.aggregator is not None) and self._kind.aggregated:
             recorder: Recorder = getattr(target.series(attributes), method)
         else:
             recorder = _SDKRecorder(target, method, attributes)
@@ -1019,12 +1025,33 @@ class InfoHandle(MetricHandle):
             self._given = given
             if self._seen is not _state.current:
                 self._resolve()
+            elif self._rec.store is not None:
+                self._store_facts()
         except Exception as exc:
             self._internal_error(exc)
 
+    def _resolve(self) -> Any:
+        target = super()._resolve()
+        if self._rec.store is not None and self._given is not None:
+            self._store_facts()
+        return target
+
+    def _store_facts(self) -> None:
+        """Multiprocess mode: the facts go to this process's file (the merge shows every live worker's), not to the
+        SDK callback (which would show only the serving process's)."""
+        given = self._given
+        if given is None or self._target is None:
+            return
+        entry = self._admitted(given) if given else (self._base, None)
+        if entry is None:
+            return
+        s = self.spec
+        metric = self._rec.store.metric(s.otel_name, s.description, s.unit, "info")
+        metric.series(entry[0]).set()
+
     def _collect(self, options: CallbackOptions) -> Iterable[Observation]:
         given = self._given
-        if given is None:
+        if given is None or self._rec.store is not None:
             return []
         try:
             entry = self._admitted(given) if given else (self._base, None)

@@ -141,6 +141,10 @@ class Telemetry:
         self.third_party: Any = None
         #: The stdlib-logging export pipeline (None: logs_exporter none), a :class:`lukhas_obs.logs.LogPipeline`.
         self.logs: Any = None
+        #: Multiprocess mode: this process's :class:`~lukhas_obs.multiprocess.ProcessStore` and the
+        #: :class:`~lukhas_obs.multiprocess.view.MergedView` its pull readers show (None: off).
+        self.store: Any = None
+        self.multiprocess: Any = None
         self._stopped = False
         #: Set once a shutdown's exports have finished (by the thread doing them, so a signal handler interrupting
         #: the thread that called shutdown() can still wait for it).
@@ -196,6 +200,8 @@ class Telemetry:
         deadline = time.monotonic() + limit
         if self.metrics_server is not None:
             self.metrics_server.stop(timeout=min(2.0, limit / 2))
+        if self.store is not None:
+            self.store.close()  # the merge now counts this process as finished: its counters stay, gauges go
         limit = max(0.1, deadline - time.monotonic())
         steps: list[Callable[[], Any]] = []
         if self.logs is not None:
@@ -278,6 +284,7 @@ def _activate(telemetry: Telemetry) -> None:
         recording = _state.Recording(
             meter=meter,
             aggregator=telemetry.aggregator,
+            store=telemetry.store,
             common=dict(settings.common_attributes),
             scrubber=scrubber_for(settings),
             cardinality_limit=settings.cardinality_limit,
@@ -318,7 +325,7 @@ def _after_fork_in_child() -> None:
     old._stopped = True  # the parent owns those providers: the child never flushes or shuts them down
     _state.swap(_state.INACTIVE)
     try:
-        _activate(_build(old.settings, serve_metrics=False))
+        _activate(_build(old.settings, serve_metrics=False, store=old.store))
         _log.info(
             "lukhas_obs: forked worker %s re-initialised its telemetry; it serves no /metrics (use OTLP, or a port "
             "per worker)",
@@ -459,7 +466,7 @@ def scrubber_for(settings: Settings) -> Scrubber:
     return Scrubber(settings.scrub_patterns, settings.scrub_allow)
 
 
-def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
+def _build(settings: Settings, *, serve_metrics: bool = True, store: Any = None) -> Telemetry:
     if settings.disabled:
         return Telemetry(settings, None, None, None, None, None)
     tls = (  # first: a bad certificate must fail before anything is built
@@ -497,7 +504,18 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
         ),
     )
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
-    aggregator = own_aggregation(meter_provider) if settings.aggregation == "own" else None
+    view = None
+    if settings.multiprocess_dir is not None:
+        store, view = _multiprocess(settings, meter_provider, resource, push_readers, store)
+    aggregator = None
+    if settings.aggregation == "own" or view is not None:  # the merge is published through the own aggregation
+        aggregator = own_aggregation(meter_provider, view, pull_readers=readers[:1] if registry is not None else ())
+    if view is not None and aggregator is None:
+        meter_provider.shutdown(timeout_millis=1000)
+        raise ConfigurationError(
+            "multiprocess_dir", settings.multiprocess_dir, "the own aggregation with cumulative temporality "
+            "(unset OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta, or multiprocess_dir)",
+        )
     collect_hooks.install(meter_provider)  # before every other callback: hooks run first at each collection
 
     tracer_provider = TracerProvider(resource=resource, span_limits=limits, shutdown_on_exit=False)
@@ -537,6 +555,8 @@ def _build(settings: Settings, *, serve_metrics: bool = True) -> Telemetry:
     telemetry = Telemetry(settings, resource, meter_provider, tracer_provider, registry, server)
     telemetry.push_readers = push_readers
     telemetry.aggregator = aggregator
+    telemetry.store = store if settings.multiprocess_dir is not None else None
+    telemetry.multiprocess = view
     if settings.third_party_metrics:
         from lukhas_obs.distro import ThirdPartyMetrics
 
@@ -565,18 +585,66 @@ def _raise_reader_limits(readers: list[MetricReader], limit: int) -> None:
                 table[cls] = max(current, limit + 2)  # the SDK overflows at limit - 1 sets
 
 
-def own_aggregation(meter_provider: MeterProvider) -> Aggregator | None:
+def own_aggregation(
+    meter_provider: MeterProvider, merged: Any = None, *, pull_readers: Any = ()
+) -> Aggregator | None:
     """lukhas-obs' own aggregation, published to every reader of ``meter_provider`` (call it right after building
     the provider); None when a reader asks for what it cannot reproduce exactly (DELTA temporality from
     ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, another default aggregation): handles then record
-    through the OTel SDK's instruments, which are slower but produce the same data."""
+    through the OTel SDK's instruments, which are slower but produce the same data.
+
+    ``merged`` (multiprocess mode, a :class:`~lukhas_obs.multiprocess.view.MergedView`): the readers of
+    ``pull_readers`` show its merge of every process's file instead of this aggregation's metrics."""
     aggregator = Aggregator()
     try:
-        metric_producer.install(meter_provider, aggregator, scope_name=METER_SCOPE, scope_version=__version__)
+        publisher = metric_producer.install(
+            meter_provider, aggregator, scope_name=METER_SCOPE, scope_version=__version__
+        )
     except metric_producer.UnsupportedConfiguration as exc:
         _log.info("lukhas_obs: recording through the OTel SDK's instruments: %s", exc)
         return None
+    if merged is not None:
+        publisher.merged = merged.metrics
+        publisher.merged_slots = frozenset(i for i, r in enumerate(publisher.readers) if r in tuple(pull_readers))
     return aggregator
+
+
+def _multiprocess(
+    settings: Settings, meter_provider: MeterProvider, resource: Resource, push_readers: list[MetricReader], store: Any
+) -> tuple[Any, Any]:
+    """Multiprocess mode: this process's store (``store`` when a fork child reuses its parent's: it opens the
+    child's own file by itself) and the merged view of the directory. Raises ConfigurationError naming
+    ``multiprocess_dir`` for a directory that cannot be used, or with OTLP metrics (each worker would push the
+    merge of all of them: use OTLP without multiprocess mode, one ``service.instance.id`` per worker)."""
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from lukhas_obs.multiprocess import ProcessStore
+    from lukhas_obs.multiprocess.view import MergedView, register_self_metrics
+
+    directory = settings.multiprocess_dir
+    assert directory is not None
+    try:
+        if push_readers:
+            raise ConfigurationError(
+                "multiprocess_dir", directory, "metrics_exporter prometheus or none (OTLP metrics: leave "
+                "multiprocess_dir unset; each worker then exports its own, with its own service.instance.id)"
+            )
+        if store is None or store.directory != directory:
+            exemplar_filter = getattr(getattr(meter_provider, "_sdk_config", None), "exemplar_filter", None)
+            try:
+                store = ProcessStore(directory, exemplar_filter=exemplar_filter)
+            except ValueError as exc:
+                raise ConfigurationError(
+                    "multiprocess_dir", directory, f"a directory this process can create and write ({exc})"
+                ) from None
+    except ConfigurationError:
+        meter_provider.shutdown(timeout_millis=1000)
+        raise
+    view = MergedView(
+        directory, resource=resource, scope=InstrumentationScope(METER_SCOPE, __version__), compact_interval=60.0
+    )
+    register_self_metrics()
+    return store, view
 
 
 def shutdown(timeout: float | None = None) -> bool:

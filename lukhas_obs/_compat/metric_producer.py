@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from time import time_ns
 from typing import Any
 
@@ -78,6 +78,10 @@ class Publisher:
         #: Per metric: how many instruments each reader's SDK storage held when it got its first series.
         self._positions: dict[MetricState, tuple[int, ...]] = {}
         self._active = True
+        #: Multiprocess mode: ``merged(time_unix_nano)`` gives the merge of every process's file, which replaces the
+        #: aggregator's metrics for the readers whose slots are in ``merged_slots`` (pull readers: /metrics).
+        self.merged: Callable[[int], list[Metric]] | None = None
+        self.merged_slots: frozenset[int] = frozenset()
 
     # -- set-up ---------------------------------------------------------------------------------------------------
 
@@ -172,7 +176,12 @@ class Publisher:
                     sdk_scopes.append(ScopeMetrics(scope=sm.scope, metrics=rest, schema_url=sm.schema_url))
             else:
                 sdk_scopes.append(sm)
-        ours = self.aggregator.collect(slot, collected_at if collected_at is not None else time_ns())
+        at = collected_at if collected_at is not None else time_ns()
+        ours: list[tuple[MetricState | None, Metric]]
+        if self.merged is not None and slot in self.merged_slots:
+            ours = [(None, metric) for metric in self.merged(at)]
+        else:
+            ours = list(self.aggregator.collect(slot, at))
         if not ours:
             scopes = sdk_scopes
         elif not sdk_scopes:
@@ -186,7 +195,7 @@ class Publisher:
         return MetricsData(resource_metrics=[merged_rm, *resource_metrics[1:]])
 
     def _interleave(
-        self, slot: int, sdk_scopes: list[ScopeMetrics], ours: list[tuple[MetricState, Metric]]
+        self, slot: int, sdk_scopes: list[ScopeMetrics], ours: list[tuple[MetricState | None, Metric]]
     ) -> list[ScopeMetrics]:
         """Order SDK and own metrics as one SDK storage would have (see the module docstring)."""
         order = self._storage_order(self.readers[slot])
@@ -202,7 +211,8 @@ class Publisher:
                 position = index.get((sm.scope, metric.name), unknown)
                 entries.append((position, 1, s_i * 1_000_000 + m_i, sm.scope, sm.schema_url, metric))
         for seq, (state, metric) in enumerate(ours):
-            position = self._positions.get(state, (-1,) * len(self.readers))[slot]
+            # a merged metric (multiprocess mode) has no state here: it comes first, in the merge's order
+            position = -1 if state is None else self._positions.get(state, (-1,) * len(self.readers))[slot]
             entries.append((position, 0, seq, self.scope, self.scope.schema_url or "", metric))
         entries.sort(key=lambda e: (e[0], e[1], e[2]))
         grouped: dict[InstrumentationScope, ScopeMetrics] = {}

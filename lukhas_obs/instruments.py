@@ -1079,21 +1079,35 @@ if set(_HANDLE_TYPES) != set(KINDS):  # pragma: no cover - a kind added to the t
 drops.use_handles(metric)
 
 
+#: Handles of unregistered catalogs, by catalog name: registering the same catalog again brings them back (the
+#: objects callers hold record again), a different catalog of that name gets new ones.
+_parked: dict[str, tuple[Any, list[MetricHandle]]] = {}
+
+
 def _on_register(catalog: Any) -> None:
+    parked = _parked.pop(catalog.name, None)
+    if parked is not None and parked[0] == catalog:
+        with _handles_lock:
+            for handle in parked[1]:
+                if handle.spec.name not in _handles:
+                    handle._retired = False
+                    handle._seen = None  # re-resolved on next use
+                    _handles[handle.spec.name] = handle
     _bind_registered(catalog)
 
 
 def _on_unregister(catalog: Any) -> None:
-    """An unregistered catalog's handles are forgotten (a new registration gets new ones) and record nothing."""
+    """An unregistered catalog's handles are forgotten and record nothing (until the same catalog comes back)."""
     with _handles_lock:
         removed = [_handles.pop(spec.name) for spec in catalog.metrics if spec.name in _handles]
-    for handle in removed:
-        if handle.spec.catalog == catalog.name:
-            handle._target = None
-            handle._seen = _state.current
-            handle._base_rec = None
-            handle._sets, handle._memo, handle._kmemo = {}, {}, {}
-            handle._retired = True
+    mine = [handle for handle in removed if handle.spec.catalog == catalog.name]
+    for handle in mine:
+        handle._target = None
+        handle._seen = _state.current
+        handle._base_rec = None
+        handle._sets, handle._memo, handle._kmemo = {}, {}, {}
+        handle._retired = True
+    _parked[catalog.name] = (catalog, mine)
 
 
 _catalog_module.on_register(_on_register)

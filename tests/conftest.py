@@ -14,18 +14,43 @@ import lukhas_obs
 _ENV_PREFIXES = ("LUKHAS_", "OTEL_")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _catalogs_of_this_module_only():
-    """Catalogs a test module registers (its own, or a system found by a lookup) are gone after it: another module's
-    full-exposition checks (promtool, the seed's exact family list) see only what they registered themselves."""
-    from lukhas_obs import catalog
+from lukhas_obs import catalog as _catalog  # noqa: E402
 
-    before = {c.name for c in catalog.catalogs()}
+#: Catalogs registered before any test module was imported (lukhas-obs' own, the core's).
+_BASELINE = frozenset(c.name for c in _catalog.catalogs())
+#: Catalogs each test module registered while it was imported (collection), by module node id.
+_REGISTERED_AT_IMPORT: dict[str, list] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    before = {c.name for c in _catalog.catalogs()}
+    yield
+    if isinstance(collector, pytest.Module):
+        new = [c for c in _catalog.catalogs() if c.name not in before]
+        if new:
+            _REGISTERED_AT_IMPORT[collector.nodeid] = new
+
+
+def pytest_collection_finish(session):
+    """Imports of every module registered their catalogs during collection: none stays for the others."""
+    for cat in _catalog.catalogs():
+        if cat.name not in _BASELINE:
+            _catalog.unregister(cat.name)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _catalogs_of_this_module_only(request):
+    """A test module sees lukhas-obs' own catalogs plus those it registers (at import or in its tests): another
+    module's full-exposition checks (promtool, the seed's exact family list, ``lukhas-obs check``) never see them."""
+    for cat in _REGISTERED_AT_IMPORT.get(request.node.nodeid, ()):
+        if cat.name not in {c.name for c in _catalog.catalogs()}:
+            _catalog.register(cat)  # the same catalog again: the handles its module holds record again
     yield
     lukhas_obs.shutdown(timeout=5)
-    for cat in catalog.catalogs():
-        if cat.name not in before:
-            catalog.unregister(cat.name)
+    for cat in _catalog.catalogs():
+        if cat.name not in _BASELINE:
+            _catalog.unregister(cat.name)
 
 
 @pytest.fixture(autouse=True)

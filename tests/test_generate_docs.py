@@ -32,7 +32,7 @@ def test_every_metric_has_a_section_with_its_facts(text: str, catalogs: tuple[Ca
         section = _section(text, f"#### `{metric.name}`")
         assert metric.description in section
         assert f"`{metric.otel_name}` ({metric.kind})" in section
-        assert f"| unit | `{metric.unit}` |" in section
+        assert f"| unit | `{metric.unit or '(none)'}` |" in section
         for label in metric.common_attributes:
             assert f"`{label}`" in section
         for attr in metric.attributes:

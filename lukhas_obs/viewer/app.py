@@ -93,17 +93,24 @@ def static_files() -> dict[str, tuple[bytes, str]]:
 
 
 def _loopback(host: str) -> bool:
+    if host.startswith("["):
+        host = host[1:-1] if host.endswith("]") else ""
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
 
 
 def _host_name(header: str) -> str:
+    """The host part of a ``Host`` header ('' when malformed): ``[::1]:9191`` → ``[::1]``, ``a:1`` → ``a``."""
     header = header.strip().lower()
     if header.startswith("["):
-        return header[: header.find("]") + 1] if "]" in header else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+        end = header.find("]")
+        rest = header[end + 1 :] if end > 0 else None
+        return header[: end + 1] if rest is not None and (not rest or rest[0] == ":") else ""
+    if header.count(":") > 1:
+        return ""  # an unbracketed IPv6 address is not a valid Host
+    return header.split(":", 1)[0]
 
 
 class ViewerApp:

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lukhas_obs.demo",
     "lukhas_obs.generate",
     "lukhas_obs.migrate",
+    "lukhas_obs.serve",
     "lukhas_obs.slotools",
     "lukhas_obs.tracefile",
 )

@@ -69,7 +69,7 @@ def _handle(path: str, accept: str | None) -> tuple[str, bytes, str]:
         with _tracer.start_as_current_span("hit"):  # sampled: the histogram keeps an exemplar of this request
             _requests.add(1, route="hit")
             _duration.record(time.perf_counter() - start, route="hit")
-        return "200 OK", b"ok\n", "text/plain"
+        return "200 OK", f"ok {os.getpid()}\n".encode(), "text/plain"
     if path == "/pid":
         return "200 OK", f"{os.getpid()}\n".encode(), "text/plain"
     if path == "/metrics":

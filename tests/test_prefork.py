@@ -382,3 +382,57 @@ def test_subprocess_sidecar_serves_the_merge_and_stops_on_sigterm(tmp_path):
         code = stop_process(proc, timeout=10)
     assert code == 0, tail(log)
     time.sleep(0)  # (nothing left running: stop_process waited for the sidecar's exit)
+
+
+# -- attacks -------------------------------------------------------------------------------------------------------
+
+
+def test_directory_removed_under_a_running_process_never_raises_into_recording_or_scraping(tmp_path, prefork_catalog):
+    import shutil
+
+    directory = tmp_path / "mp"
+    lukhas_obs.configure(multiprocess_dir=directory, serve_metrics=False, traces_exporter="none", reconfigure=True)
+    counter = lukhas_obs.counter("prefork_requests_total")
+    counter.add(2, route="hit")
+    shutil.rmtree(directory)
+    counter.add(1, route="hit")  # the series exists: its mapping stays valid
+    lukhas_obs.histogram("prefork_request_duration_seconds").record(0.5, route="slow")  # a new series: no file
+    body, _ = lukhas_obs.render_exposition()
+    assert body.startswith(b"#") or b"target_info" in body  # a valid exposition, whatever was lost
+    assert lukhas_obs.shutdown(timeout=5)
+
+
+def test_hostile_values_in_multiprocess_mode_are_admitted_exactly_as_by_the_own_aggregation(tmp_path, prefork_catalog):
+    from tests.support.hostile import Hostile, RaisingStr
+
+    def run(**options: object) -> list[tuple[str, float]]:
+        lukhas_obs.configure(serve_metrics=False, traces_exporter="none", reconfigure=True, **options)
+        counter = lukhas_obs.counter("prefork_requests_total")
+        counter.add(1, route=RaisingStr("hit"))
+        counter.add(1, route=Hostile())
+        counter.add(1, route="hit\ud800")
+        counter.add(10**30, route="hit")
+        counter.add(Hostile(), route="hit")
+        counter.add(float("nan"), route="hit")
+        counter.add(1, route="slow")
+        text = lukhas_obs.render_exposition()[0].decode()
+        lukhas_obs.shutdown(timeout=5)
+        return sorted((s.labels.get("route", ""), s.value) for s in _samples(text, "prefork_requests_total"))
+
+    own = run()
+    merged = run(multiprocess_dir=tmp_path / "mp")
+    assert merged == own and len(own) == 4, (own, merged)  # never raised; the same drops and folds
+
+
+def test_reconfiguring_closes_the_file_and_keeps_its_counts(tmp_path, prefork_catalog):
+    directory = tmp_path / "mp"
+    lukhas_obs.configure(multiprocess_dir=directory, serve_metrics=False, traces_exporter="none", reconfigure=True)
+    lukhas_obs.counter("prefork_requests_total").add(3, route="hit")
+    lukhas_obs.gauge("prefork_workers_up").set(1)
+    lukhas_obs.configure(
+        multiprocess_dir=directory, serve_metrics=False, traces_exporter="none", service="again", reconfigure=True
+    )
+    lukhas_obs.counter("prefork_requests_total").add(2, route="hit")
+    text = lukhas_obs.render_exposition()[0].decode()
+    assert _value(text, "prefork_requests_total", route="hit") == 5  # the closed file is a finished process
+    assert _value(text, "prefork_workers_up") is None  # its sum gauge went with it; this configuration set none

@@ -136,6 +136,9 @@ def configure(
     cardinality_limits: Mapping[str, int] | None = None,
     aggregation: str | None = None,
     multiprocess_dir: str | os.PathLike[str] | None = None,
+    metrics_temporality: str | None = None,
+    traces_sampler: str | None = None,
+    traces_sampler_arg: float | str | None = None,
     metrics_path: str | None = None,
     metrics_endpoints: Mapping[str, str | Sequence[str]] | str | None = None,
     health_body: Mapping[str, Any] | str | None = None,
@@ -167,6 +170,9 @@ def configure(
       through the OTel SDK's instruments).
     - ``multiprocess_dir`` (``LUKHAS_MULTIPROCESS_DIR``): pre-fork servers' multiprocess mode: each worker keeps its
       catalog series in a file of its own there, and ``/metrics`` shows the merge of every file (docs/MULTIPROCESS.md).
+    - ``metrics_temporality`` (``cumulative``; ``delta`` for OTLP backends that need it), ``traces_sampler``
+      (``parentbased_always_on``; ``parentbased_traceidratio`` with ``traces_sampler_arg=0.1`` keeps 10 % of new
+      traces): the standard ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``/``OTEL_TRACES_SAMPLER[_ARG]``.
     - ``metrics_path`` (``/metrics``), ``metrics_endpoints`` (``{"/metrics/exp": ["auris_self"]}``: more paths, each
       serving chosen catalogs or systems), ``health_body`` (what ``/health`` answers), ``created_series``
       (prometheus_client's ``_created`` samples for counters and histograms).

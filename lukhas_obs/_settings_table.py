@@ -299,6 +299,48 @@ def parse_aggregation(value: object, where: Where) -> str:
     raise where.error(value, "one of: own, sdk")
 
 
+#: ``metrics_temporality``: what OTLP metric exporters ask for (the OTel variable's values; Prometheus is always
+#: cumulative). ``delta``/``lowmemory`` make handles record through the SDK (the own aggregation is cumulative).
+TEMPORALITIES = ("cumulative", "delta", "lowmemory")
+#: ``traces_sampler``: the OTel SDK's built-in samplers (``OTEL_TRACES_SAMPLER`` spelling).
+SAMPLERS = (
+    "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio",
+    "always_on", "always_off", "traceidratio",
+)  # fmt: skip
+
+
+def _word_parser(accepted: Sequence[str]) -> Parser:
+    """One word of ``accepted`` (any case, surrounding spaces ignored)."""
+
+    def parse(value: object, where: Where) -> str:
+        value = plain(value)
+        if isinstance(value, str) and value.strip().lower() in accepted:
+            return value.strip().lower()
+        raise where.error(value, "one of: " + ", ".join(accepted))
+
+    return parse
+
+
+parse_temporality = _word_parser(TEMPORALITIES)
+parse_sampler = _word_parser(SAMPLERS)
+
+
+def parse_ratio(value: object, where: Where) -> float:
+    """A sampling probability: a finite number from 0 to 1 (the variable: its decimal text)."""
+    value = plain(value)
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value) if not isinstance(value, int) or abs(value) <= 1 << 53 else None
+    elif isinstance(value, str) and len(value) <= 64:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or not 0.0 <= number <= 1.0:
+        raise where.error(value)
+    return number
+
+
 def parse_endpoint(value: object, where: Where) -> str:
     """An ``http://`` or ``https://`` URL with a host (and a valid port when one is given)."""
     if not isinstance(value, str):
@@ -963,6 +1005,24 @@ def build_table(warn: Callable[[Where, object], None]) -> tuple[Param, ...]:
             "series in a file of its own in this directory and /metrics (any process, or lukhas-obs serve "
             "--multiprocess-dir) shows the merge of every file. See docs/MULTIPROCESS.md.",
             default_doc="off (each process shows only its own series)",
+        ),
+        Param(
+            "metrics_temporality", "metrics_temporality",
+            ("LUKHAS_METRICS_TEMPORALITY", "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"),
+            parse_temporality, "cumulative", "one of: " + ", ".join(TEMPORALITIES),
+            "Temporality OTLP metric exporters ask for (/metrics is always cumulative): cumulative, or delta "
+            "(lowmemory: delta for counters and histograms only) for backends that need it; then handles record "
+            "through the OTel SDK's instruments.",
+        ),
+        Param(
+            "traces_sampler", "traces_sampler", ("LUKHAS_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER"), parse_sampler,
+            "parentbased_always_on", "one of: " + ", ".join(SAMPLERS),
+            "Which spans are recorded: parentbased_traceidratio keeps traceidratio (traces_sampler_arg) of new "
+            "traces and follows the caller's decision for continued ones, so all services keep the same traces.",
+        ),
+        Param(
+            "traces_sampler_arg", "traces_sampler_arg", ("LUKHAS_TRACES_SAMPLER_ARG", "OTEL_TRACES_SAMPLER_ARG"),
+            parse_ratio, 1.0, "a number from 0 to 1", "Sampling ratio of the traceidratio samplers.",
         ),
         Param(
             "cardinality_limits", "cardinality_limits", (), parse_limits, None,

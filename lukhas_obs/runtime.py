@@ -487,7 +487,12 @@ def _build(settings: Settings, *, serve_metrics: bool = True, store: Any = None)
     if settings.otlp_metrics is not None:
         push_readers.append(
             PeriodicExportingMetricReader(
-                CountingMetricExporter(Int64SafeMetricExporter(otlp.metric_exporter(settings.otlp_metrics)), "otlp"),
+                CountingMetricExporter(
+                    Int64SafeMetricExporter(
+                        _with_temporality(otlp.metric_exporter(settings.otlp_metrics), settings.metrics_temporality)
+                    ),
+                    "otlp",
+                ),
                 export_interval_millis=settings.metric_export_interval_s * 1000,
                 export_timeout_millis=settings.otlp_metrics.timeout_s * 1000,
             )
@@ -518,7 +523,9 @@ def _build(settings: Settings, *, serve_metrics: bool = True, store: Any = None)
         )
     collect_hooks.install(meter_provider)  # before every other callback: hooks run first at each collection
 
-    tracer_provider = TracerProvider(resource=resource, span_limits=limits, shutdown_on_exit=False)
+    tracer_provider = TracerProvider(
+        resource=resource, span_limits=limits, sampler=sampler_for(settings), shutdown_on_exit=False
+    )
 
     def pipeline(name: str, exporter: Any, index: int, **batch: Any) -> QueueWatch:
         """sanitise (per span) → count → scrub → export, behind a batch processor bounded in count and bytes."""
@@ -572,6 +579,51 @@ def _build(settings: Settings, *, serve_metrics: bool = True, store: Any = None)
 
         telemetry.logs = logs.build_pipeline(settings, resource, scrubber)
     return telemetry
+
+
+def sampler_for(settings: Settings) -> Any:
+    """The OTel SDK sampler of ``traces_sampler``/``traces_sampler_arg`` (the SDK's own classes, so the span fast
+    path keeps deciding as the SDK does)."""
+    from opentelemetry.sdk.trace import sampling
+
+    ratio = settings.traces_sampler_arg
+    return {
+        "always_on": lambda: sampling.ALWAYS_ON,
+        "always_off": lambda: sampling.ALWAYS_OFF,
+        "traceidratio": lambda: sampling.TraceIdRatioBased(ratio),
+        "parentbased_always_on": lambda: sampling.ParentBased(sampling.ALWAYS_ON),
+        "parentbased_always_off": lambda: sampling.ParentBased(sampling.ALWAYS_OFF),
+        "parentbased_traceidratio": lambda: sampling.ParentBasedTraceIdRatio(ratio),
+    }[settings.traces_sampler]()
+
+
+def _with_temporality(exporter: Any, temporality: str) -> Any:
+    """Make ``exporter`` ask for ``metrics_temporality`` (the setting wins over the OTel variable the exporter read
+    itself). delta: counters, histograms and observable counters in delta, up-down counters and gauges
+    cumulative (the specification's preference); lowmemory: only synchronous counters and histograms in delta."""
+    from opentelemetry.sdk.metrics import (
+        Counter,
+        Histogram,
+        ObservableCounter,
+        ObservableGauge,
+        ObservableUpDownCounter,
+        UpDownCounter,
+    )
+    from opentelemetry.sdk.metrics import _Gauge as SdkGauge
+    from opentelemetry.sdk.metrics.export import AggregationTemporality
+
+    cumulative, delta = AggregationTemporality.CUMULATIVE, AggregationTemporality.DELTA
+    deltas: tuple[type, ...] = {
+        "cumulative": (),
+        "delta": (Counter, Histogram, ObservableCounter),
+        "lowmemory": (Counter, Histogram),
+    }[temporality]
+    classes = (Counter, UpDownCounter, Histogram, ObservableCounter, ObservableUpDownCounter, ObservableGauge, SdkGauge)
+    table = getattr(exporter, "_preferred_temporality", None)
+    if isinstance(table, dict):
+        for cls in classes:
+            table[cls] = delta if cls in deltas else cumulative
+    return exporter
 
 
 def _raise_reader_limits(readers: list[MetricReader], limit: int) -> None:

@@ -159,6 +159,10 @@ class Settings:
     aggregation: str = "own"
     #: Multiprocess mode (lukhas_obs.multiprocess): the directory of the per-process files; None is off.
     multiprocess_dir: str | None = None
+    #: OTLP metric temporality (cumulative, delta, lowmemory); the trace sampler and its ratio.
+    metrics_temporality: str = "cumulative"
+    traces_sampler: str = "parentbased_always_on"
+    traces_sampler_arg: float = 1.0
     scrub_patterns: tuple[str, ...] = field(default=(), repr=False)  # a secret setting: patterns may be literals
     scrub_allow: tuple[str, ...] = ()
     metrics_bearer_token: str | None = field(default=None, repr=False)
@@ -405,6 +409,9 @@ def _settings_from(resolved: _Table) -> Settings:
         cardinality_limits=value("cardinality_limits") or (),
         aggregation=value("aggregation"),
         multiprocess_dir=value("multiprocess_dir"),
+        metrics_temporality=value("metrics_temporality"),
+        traces_sampler=value("traces_sampler"),
+        traces_sampler_arg=value("traces_sampler_arg"),
         scrub_patterns=value("scrub_patterns") or (),
         scrub_allow=value("scrub_allow") or (),
         metrics_bearer_token=value("metrics_bearer_token"),
@@ -449,6 +456,9 @@ def resolve_settings(
     cardinality_limits: Mapping[str, int] | None = None,
     aggregation: str | None = None,
     multiprocess_dir: str | os.PathLike[str] | None = None,
+    metrics_temporality: str | None = None,
+    traces_sampler: str | None = None,
+    traces_sampler_arg: float | str | None = None,
     scrub_patterns: Sequence[str] | None = None,
     scrub_allow: Sequence[str] | None = None,
     metrics_bearer_token: str | None = None,

@@ -436,3 +436,66 @@ def test_reconfiguring_closes_the_file_and_keeps_its_counts(tmp_path, prefork_ca
     text = lukhas_obs.render_exposition()[0].decode()
     assert _value(text, "prefork_requests_total", route="hit") == 5  # the closed file is a finished process
     assert _value(text, "prefork_workers_up") is None  # its sum gauge went with it; this configuration set none
+
+
+# -- OTLP from many processes: temporality and sampler settings ----------------------------------------------------
+
+
+def _sums(receiver: object, name: str) -> list:
+    found = []
+    for request in receiver.metric_requests:  # type: ignore[attr-defined]
+        for rm in request.resource_metrics:
+            for sm in rm.scope_metrics:
+                found += [m.sum for m in sm.metrics if m.name == name and m.HasField("sum")]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("argument", "variable", "expected"),
+    [
+        ("delta", None, 1),  # AGGREGATION_TEMPORALITY_DELTA
+        (None, "delta", 1),  # the standard variable is the fallback
+        ("cumulative", "DELTA", 2),  # the argument wins over the variable
+        (None, None, 2),  # cumulative by default
+    ],
+)
+def test_metrics_temporality_reaches_the_otlp_export(monkeypatch, prefork_catalog, argument, variable, expected):
+    from tests.support.otlp_receiver import OtlpReceiver
+
+    if variable is not None:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", variable)
+    with OtlpReceiver("http") as receiver:
+        options: dict[str, object] = {"metrics_temporality": argument} if argument else {}
+        telemetry = lukhas_obs.configure(
+            otlp_endpoint=receiver.endpoint, metrics_exporter="otlp", traces_exporter="none", serve_metrics=False,
+            reconfigure=True, **options,
+        )  # fmt: skip
+        assert (telemetry.aggregator is None) == (expected == 1)  # delta: recorded through the SDK's instruments
+        counter = lukhas_obs.counter("prefork_requests_total")
+        counter.add(3, route="hit")
+        assert telemetry.force_flush(5)
+        counter.add(4, route="hit")
+        assert telemetry.force_flush(5)
+        sums = _sums(receiver, "prefork.requests")
+        assert sums and {s.aggregation_temporality for s in sums} == {expected}
+        values = [p.as_int or p.as_double for s in sums for p in s.data_points]
+        assert values[-1] == (4 if expected == 1 else 7)
+
+
+def test_parent_based_ratio_sampler_keeps_none_of_new_traces_and_follows_sampled_parents(monkeypatch):
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0")
+    telemetry = lukhas_obs.configure(traces_exporter="none", serve_metrics=False, metrics_exporter="none")
+    assert telemetry.settings.traces_sampler == "parentbased_traceidratio"
+    tracer = trace.get_tracer("prefork_test")
+    assert not any(tracer.start_span(f"root{i}").is_recording() for i in range(50))  # ratio 0: no new trace
+    parent = SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    context = trace.set_span_in_context(NonRecordingSpan(parent))
+    assert tracer.start_span("continued", context=context).is_recording()  # the caller sampled it: kept
+    lukhas_obs.configure(
+        traces_exporter="none", serve_metrics=False, metrics_exporter="none", traces_sampler_arg=1.0, reconfigure=True
+    )
+    assert trace.get_tracer("prefork_test").start_span("root").is_recording()  # the argument beats the variable

@@ -180,7 +180,7 @@
     series.forEach(function (s) { s.points.forEach(function (p) { if (times.indexOf(p[0]) < 0) times.push(p[0]); }); });
     times.sort(function (a, b) { return a - b; });
     var cols = Math.min(times.length, 60) || 1;
-    var t0 = times[0], t1 = times[times.length - 1] + 1e-9;
+    var t0 = times[0], t1 = times[times.length - 1] + Math.max(1, (times[times.length - 1] - times[0]) / 1000);  // one column when one time
     var cells = [], rowsLabels = [], maxCount = 0, r, c;
     if (pre) {  // pre-bucketed series (le): one row per bucket, colour = value
       var ordered = series.slice().sort(function (a, b) { return LV.num(a.labels.le) - LV.num(b.labels.le); });

@@ -166,6 +166,30 @@ def test_gunicorn_four_sync_workers_one_scrape_counts_every_request_and_a_killed
     assert server.proc.returncode is not None
 
 
+def test_gunicorn_preload_workers_forked_from_a_configured_master_count_every_request(tmp_path):
+    """``--preload``: the master imports the app (and configures); each worker re-initialises after the fork and
+    reuses the master's store, which opens the worker's own file (a shared mapping would lose increments)."""
+    pytest.importorskip("gunicorn")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "gunicorn", "--preload", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+            "--graceful-timeout", "3", "prefork_app:wsgi"]  # fmt: skip
+    server = _Server(argv, tmp_path / "mp", tmp_path / "gunicorn.log", workers=1)  # the master's file is there
+    try:
+        wait_for("2 workers", lambda: len(server.worker_pids()) == 2, timeout=40)
+        wait_for("/metrics", lambda: _get(base + "/metrics"), timeout=20)
+        answered = _hits(base, 300, threads=8)
+        assert set(answered) <= server.worker_pids(), answered
+        body = _get(base + "/metrics")
+        assert _value(body, "prefork_requests_total", route="hit") == 300
+        assert _value(body, "prefork_request_duration_seconds_count", route="hit") == 300
+        files = [n for n in os.listdir(tmp_path / "mp") if n.startswith("lkmp-") and n.endswith(".db")]
+        assert len(files) == 1 + len(answered)  # the master's and one per worker that recorded
+    finally:
+        server.stop()
+    assert server.proc.returncode is not None
+
+
 def test_uvicorn_two_workers_through_the_sidecar_count_every_request(tmp_path):
     pytest.importorskip("uvicorn")
     directory = tmp_path / "mp"

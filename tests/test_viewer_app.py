@@ -223,6 +223,12 @@ def test_command_line_options_are_validated_early() -> None:
     args = parser.parse_args(["view", "--prometheus", "http://u:pa55word@127.0.0.1:1", "--port", "0"])
     viewer = build_viewer(options_from_args(args))
     assert "pa55word" not in json.dumps(viewer.source.status())
+    secret_url = "http://ada:pa55word@127.0.0.1:1/metrics?token=t0ken-value"
+    args = parser.parse_args(["view", "--url", secret_url, "--port", "0"])
+    viewer = build_viewer(options_from_args(args))
+    assert viewer.sampler is not None and not viewer.sampler.sample_once()
+    shown = json.dumps(viewer.source.status())
+    assert "pa55word" not in shown and "t0ken-value" not in shown and "ada:" not in shown, shown
     defaults = options_from_args(parser.parse_args(["view"]))
     assert defaults.scrape_url == "http://127.0.0.1:9109/metrics" and defaults.host == "127.0.0.1"
 

@@ -182,3 +182,33 @@ def test_hostile_lines_and_values(tmp_path: Path) -> None:
 def test_missing_file_is_no_traces(tmp_path: Path) -> None:
     store = TraceStore([tmp_path / "nope.jsonl"])
     assert store.traces() == ([], 0)
+
+
+def test_a_long_read_does_not_hold_up_the_dashboard(tmp_path: Path) -> None:
+    """While one request reads a large file (the store busy), exemplar checks answer at once instead of waiting."""
+    import threading
+
+    path = tmp_path / "t.jsonl"
+    path.write_text(_line(_span(1, 1, None, "one", 10, 20)))
+    store = TraceStore([path])
+    store.refresh(force=True)
+    busy = threading.Event()
+    release = threading.Event()
+
+    def reader() -> None:
+        with store._lock:  # what a first read of a 64 MB file looks like from outside
+            busy.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        assert busy.wait(5)
+        started = time.monotonic()
+        store.refresh(force=True, wait=False)
+        assert store.has(f"{1:032x}") is False  # not known *now*; the page says "not in the file yet"
+        assert time.monotonic() - started < 0.5
+    finally:
+        release.set()
+        thread.join(5)
+    assert store.has(f"{1:032x}") is True

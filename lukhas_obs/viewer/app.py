@@ -215,7 +215,7 @@ class ViewerApp:
         step = choose_step(start, end, self.interval)
         requested = {k[4:]: v for k, v in query.items() if k.startswith("var-")}
         if self.traces is not None:
-            self.traces.refresh()  # so an exemplar's trace written since the last look is found
+            self.traces.refresh(wait=False)  # an exemplar's trace written since the last look is found
         has = self.traces.has if self.traces is not None else (lambda _tid: False)
         return _json(board_data(board, self.source, start, end, step, requested, has))
 

@@ -94,44 +94,54 @@ class TraceStore:
                 continue  # not written yet: the page says there are no traces
         return found
 
-    def refresh(self, force: bool = False) -> None:
-        """Read what the files gained since the last look (at most once a second unless ``force``)."""
-        with self._lock:
-            now = time.monotonic()
-            if not force and now - self._checked < _REFRESH_S:
-                return
-            self._checked = now
-            files = self._files_now()
-            stats: dict[str, tuple[int, int]] = {}
-            for f in files:
-                with contextlib.suppress(OSError):
-                    st = f.stat()
-                    stats[str(f)] = (st.st_ino, st.st_size)
-            reload = any(
-                key not in stats or stats[key][0] != inode or stats[key][1] < offset
-                for key, (inode, offset) in self._files.items()
-            )
-            if reload:  # rotated or truncated: start again from the tails
-                self._entries.clear()
-                self._files.clear()
-            budget = self.max_bytes
-            plan: list[tuple[str, int, int, int, bool]] = []
-            for key in reversed(list(stats)):  # newest file first gets the budget
-                inode, size = stats[key]
-                known = self._files.get(key)
-                read_from = known[1] if known is not None else 0
-                start = max(read_from, size - max(budget, 0))
-                budget -= size - start
-                plan.append((key, inode, start, size, start > read_from))  # started inside a line: skip it
-                if budget <= 0:
-                    break
-            planned = {item[0] for item in plan}
-            for key, (inode, size) in stats.items():  # beyond the budget: never read, not read later either
-                if key not in planned:
-                    self._files[key] = (inode, size)
-            for key, inode, start, size, partial in reversed(plan):  # oldest data first
-                self._files[key] = (inode, self._read(key, start, size, skip_partial=partial))
-            self._evict()
+    def refresh(self, force: bool = False, wait: bool = True) -> None:
+        """Read what the files gained since the last look (at most once a second unless ``force``).
+
+        ``wait=False`` returns at once when another request is reading (a dashboard's exemplar links do not wait for
+        the first read of a large file)."""
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
+            self._refresh(force)
+        finally:
+            self._lock.release()
+
+    def _refresh(self, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._checked < _REFRESH_S:
+            return
+        self._checked = now
+        files = self._files_now()
+        stats: dict[str, tuple[int, int]] = {}
+        for f in files:
+            with contextlib.suppress(OSError):
+                st = f.stat()
+                stats[str(f)] = (st.st_ino, st.st_size)
+        reload = any(
+            key not in stats or stats[key][0] != inode or stats[key][1] < offset
+            for key, (inode, offset) in self._files.items()
+        )
+        if reload:  # rotated or truncated: start again from the tails
+            self._entries.clear()
+            self._files.clear()
+        budget = self.max_bytes
+        plan: list[tuple[str, int, int, int, bool]] = []
+        for key in reversed(list(stats)):  # newest file first gets the budget
+            inode, size = stats[key]
+            known = self._files.get(key)
+            read_from = known[1] if known is not None else 0
+            start = max(read_from, size - max(budget, 0))
+            budget -= size - start
+            plan.append((key, inode, start, size, start > read_from))  # started inside a line: skip it
+            if budget <= 0:
+                break
+        planned = {item[0] for item in plan}
+        for key, (inode, size) in stats.items():  # beyond the budget: never read, not read later either
+            if key not in planned:
+                self._files[key] = (inode, size)
+        for key, inode, start, size, partial in reversed(plan):  # oldest data first
+            self._files[key] = (inode, self._read(key, start, size, skip_partial=partial))
+        self._evict()
 
     def _read(self, path: str, start: int, end: int, skip_partial: bool) -> int:
         """Parse the complete lines of ``path`` in ``[start, end)``; the offset after the last complete line."""
@@ -232,10 +242,15 @@ class TraceStore:
         return _trace(trace_id, spans, logs)
 
     def has(self, trace_id: str) -> bool:
-        """Whether the trace is among those kept (an exemplar's link then opens it)."""
-        with self._lock:
+        """Whether the trace is among those kept (an exemplar's link then opens it); False while a long read holds
+        the store (the dashboard does not wait for it)."""
+        if not self._lock.acquire(timeout=0.05):
+            return False
+        try:
             entry = self._entries.get(trace_id)
             return entry is not None and bool(entry.spans)
+        finally:
+            self._lock.release()
 
     def stats(self) -> dict[str, object]:
         with self._lock:

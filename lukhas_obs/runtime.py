@@ -326,11 +326,14 @@ def _after_fork_in_child() -> None:
     _state.swap(_state.INACTIVE)
     try:
         _activate(_build(old.settings, serve_metrics=False, store=old.store))
-        _log.info(
-            "lukhas_obs: forked worker %s re-initialised its telemetry; it serves no /metrics (use OTLP, or a port "
-            "per worker)",
-            os.getpid(),
-        )
+        if old.settings.multiprocess_dir is not None:
+            _log.info("lukhas_obs: forked worker %s records into its own multiprocess file", os.getpid())
+        else:
+            _log.info(
+                "lukhas_obs: forked worker %s re-initialised its telemetry; it serves no /metrics (use multiprocess "
+                "mode, OTLP, or a port per worker)",
+                os.getpid(),
+            )
     except Exception as exc:  # never break the worker
         _log.warning("lukhas_obs: re-initialising telemetry after fork failed (%s); telemetry is off", exc)
 

@@ -271,19 +271,20 @@ class History(DataSource):
     def times(self) -> Sequence[float]:  # type: ignore[override]
         """Timestamps of the stored scrapes, oldest first."""
         with self._lock:
-            return self._ordered(self._times)
+            return list(self._ordered(self._times))
 
-    def _ordered(self, column: array[float]) -> list[float]:
+    def _ordered(self, column: array[float]) -> array[float]:
+        """``column``'s stored slots, oldest first (a copy: C-level slicing, no Python float per point)."""
         seq, cap = self._seq, self.capacity
         if seq <= cap:
-            return list(column[:seq])
+            return column[:seq]
         start = seq % cap
-        return list(column[start:]) + list(column[:start])
+        return column[start:] + column[:start]
 
     def snapshot(self) -> _Snapshot:
         """A consistent copy of the times (the evaluator then reads series through the snapshot's lock-free view)."""
         with self._lock:
-            return _Snapshot(self, self._ordered(self._times))
+            return _Snapshot(self, list(self._ordered(self._times)))
 
     def select(self, name: str | None, matchers: Sequence[Matcher]) -> list[SeriesData]:
         """Every stored series matching ``name`` and ``matchers``, values aligned to :attr:`times`."""
@@ -342,10 +343,10 @@ class _Snapshot(DataSource):
             return found
         out = []
         for data in found:  # realign: drop the newest ``shift`` slots, pad the front with NaN
-            values = list(data.values)
-            kept = values[: len(values) - shift] if shift < len(values) else []
+            values = data.values
+            kept = values[: len(values) - shift] if shift < len(values) else array("d")
             pad = len(self.times) - len(kept)
-            out.append(SeriesData(data.labels, [math.nan] * pad + kept))
+            out.append(SeriesData(data.labels, array("d", [math.nan]) * pad + kept))
         return out
 
 

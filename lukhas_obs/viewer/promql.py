@@ -610,13 +610,18 @@ def _key(labels: Mapping[str, str], drop_name: bool = False) -> tuple[tuple[str,
     return tuple(sorted((k, v) for k, v in labels.items() if not (drop_name and k == "__name__")))
 
 
-def _present(source: DataSource, values: Sequence[float]) -> tuple[list[float], list[float]]:
-    """The series' real points (staleness markers removed), as parallel lists of times and values."""
+def _present(
+    source: DataSource, values: Sequence[float], first: int = 0, last: int | None = None
+) -> tuple[list[float], list[float]]:
+    """The series' real points in slots ``first..last-1`` (staleness markers removed), as times and values."""
+    all_times = source.times
+    last = len(all_times) if last is None else last
     times: list[float] = []
     vals: list[float] = []
-    for t, v in zip(source.times, values, strict=False):
+    for i in range(first, min(last, len(values))):
+        v = values[i]
         if v == v:  # not NaN
-            times.append(t)
+            times.append(all_times[i])
             vals.append(v)
     return times, vals
 
@@ -673,8 +678,10 @@ def _extrapolated(
 def _range_function(source: DataSource, fn: str, node: SelectorNode, steps: Sequence[float]) -> _Vector:
     out = _Vector()
     window = float(node.range_s or 0.0)
+    first = bisect.bisect_left(source.times, steps[0] - window) if steps else 0  # only the slots the steps read
+    last = bisect.bisect_right(source.times, steps[-1]) if steps else 0
     for data in source.select(node.name, node.matchers):
-        times, vals = _present(source, data.values)
+        times, vals = _present(source, data.values, first, last)
         if not times:
             continue
         resets = [i for i in range(1, len(vals)) if vals[i] < vals[i - 1]]  # where a counter went down

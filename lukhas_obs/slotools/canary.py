@@ -283,11 +283,11 @@ class CanaryLadder:
         percent, changed = doc.get("percent"), doc.get("changed_at")
         for name, value, low, high in (("percent", percent, 0, 100), ("changed_at", changed, 0, math.inf)):
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if not (number and math.isfinite(value) and low <= value <= high):
+            if not (number and math.isfinite(value) and low <= value <= high):  # type: ignore[arg-type,operator]
                 bound = "in [0, 100]" if name == "percent" else ">= 0"
                 raise CanaryStateError(f"{where}: {name} must be a finite number {bound}{fix}")
         last = doc.get("last_decision")
-        return LadderState(float(percent), float(changed), last if isinstance(last, dict) else {})
+        return LadderState(float(percent), float(changed), last if isinstance(last, dict) else {})  # type: ignore[arg-type]
 
     def check(self) -> Decision:
         """One check: alerts, evaluation, decision; a changing decision is applied and persisted."""

@@ -59,6 +59,7 @@ from opentelemetry.sdk._logs.export import (
 )
 
 from lukhas_obs import _state, drops
+from lukhas_obs.exporters.sanitize import ByteBudget, clean_attributes, clean_text
 
 __all__ = [
     "EXPORTED_LOG_RECORDS",
@@ -112,10 +113,36 @@ def _report(where: str, reason: str, detail: str = "", *, attribute: bool = Fals
         drops.report(where, reason, detail, attribute=attribute)
 
 
-def _count(exporter: str, outcome: str, amount: int = 1) -> None:
-    from lukhas_obs.exporters.selfmetrics import _add
+_counter: Any = None  # the handle of EXPORTED_LOG_RECORDS; False while no registered catalog declares it
 
-    _add(EXPORTED_LOG_RECORDS, amount, exporter=exporter, outcome=outcome)
+
+def _forget_counter(_catalog: object = None) -> None:
+    global _counter
+    _counter = None
+
+
+def _count(exporter: str, outcome: str, amount: int = 1) -> None:
+    """Count in :data:`EXPORTED_LOG_RECORDS`; the handle is looked up once (a failed lookup is slow: it is retried only
+    after another catalog registers), never raises."""
+    global _counter
+    handle = _counter
+    if handle is None:
+        try:
+            from lukhas_obs.instruments import counter
+
+            handle = counter(EXPORTED_LOG_RECORDS)
+        except Exception:
+            handle = False
+        _counter = handle
+    if handle is not False and amount > 0:
+        with contextlib.suppress(Exception):
+            handle.add(amount, exporter=exporter, outcome=outcome)
+
+
+with contextlib.suppress(Exception):
+    from lukhas_obs.catalog import on_register
+
+    on_register(_forget_counter)
 
 
 # ---------------------------------------------------------------------------------------------------- trace context
@@ -130,25 +157,29 @@ def record_trace_context(record: logging.LogRecord) -> trace.SpanContext | None:
     return None
 
 
-def _materialize(record: logging.LogRecord) -> None:
-    """Add the formatter fields to ``record`` (never over an ``extra=`` field of the same name)."""
-    d = record.__dict__
-    info = d.get(CONTEXT_ATTRIBUTE)
+def _fields(info: object) -> dict[str, Any]:
+    """The formatter fields of a record's noted ``(span context or None, service)``."""
     if type(info) is not tuple or len(info) != 2:
-        return
+        return {}
     context, service = info
     if isinstance(context, trace.SpanContext):
         trace_hex, span_hex = f"{context.trace_id:032x}", f"{context.span_id:016x}"
-        d.setdefault("trace_id", trace_hex)
-        d.setdefault("span_id", span_hex)
-        d.setdefault("otelTraceID", trace_hex)
-        d.setdefault("otelSpanID", span_hex)
-        d.setdefault("otelTraceSampled", bool(context.trace_flags.sampled))
-    else:
-        d.setdefault("otelTraceID", "0")
-        d.setdefault("otelSpanID", "0")
-        d.setdefault("otelTraceSampled", False)
-    d.setdefault("otelServiceName", service)
+        return {
+            "trace_id": trace_hex,
+            "span_id": span_hex,
+            "otelTraceID": trace_hex,
+            "otelSpanID": span_hex,
+            "otelTraceSampled": bool(context.trace_flags.sampled),
+            "otelServiceName": service,
+        }
+    return {"otelTraceID": "0", "otelSpanID": "0", "otelTraceSampled": False, "otelServiceName": service}
+
+
+def _materialize(record: logging.LogRecord) -> None:
+    """Add the formatter fields to ``record`` (never over an ``extra=`` field of the same name)."""
+    d = record.__dict__
+    for key, value in _fields(d.get(CONTEXT_ATTRIBUTE)).items():
+        d.setdefault(key, value)
 
 
 class ContextLogRecord(logging.LogRecord):
@@ -197,19 +228,25 @@ def install_record_factory() -> None:
 
 
 def _clean_text(value: object, limit: int | None) -> str | None:
-    from lukhas_obs.exporters.sanitize import clean_text
-
+    if type(value) is str and value.isascii() and (limit is None or len(value) <= limit):
+        return value  # the common case
     try:
         return clean_text(value, limit)
     except Exception:
         return None
 
 
-class _Translator:
-    """stdlib record → scrubbed OTel log record arguments; never raises (a part that cannot be read is dropped)."""
+def _same(value: object, ours: object) -> bool:
+    """Whether ``value`` is the field lukhas-obs added (an ``extra=`` whose ``__eq__`` raises is the caller's)."""
+    try:
+        return value is ours or (type(value) is type(ours) and bool(value == ours))
+    except Exception:
+        return False
 
-    def __init__(self, scrubber: Any) -> None:
-        self.scrubber = scrubber
+
+class _Translator:
+    """stdlib record → OTel log record arguments (scrubbed later, on the export thread); never raises (a part that
+    cannot be read is dropped)."""
 
     def body(self, record: logging.LogRecord) -> str:
         try:
@@ -218,17 +255,17 @@ class _Translator:
             _report("logs", "invalid_attribute_value", f"log message: {type(exc).__name__}")
             message = _clean_text(record.msg, MAX_VALUE_LENGTH) or "<unformattable log message>"
         text = _clean_text(message, None)
-        if text is None:
-            text = "<unformattable log message>"
-        return self.scrubber.scrub_text(text)
+        return text if text is not None else "<unformattable log message>"
 
     def attributes(self, record: logging.LogRecord) -> dict[str, Any]:
-        from lukhas_obs.exporters.sanitize import clean_attributes
-
         d = record.__dict__
+        ours = _fields(d.get(CONTEXT_ATTRIBUTE))
         extras = {}
         for key in list(d)[: len(_RESERVED) + 4 * MAX_ATTRIBUTES]:
-            if key not in _RESERVED and not (type(key) is str and key.startswith("_lukhas_obs")):
+            if key in ours:
+                if not _same(d[key], ours[key]):  # an extra= of that name: the caller's, kept
+                    extras[key] = d[key]
+            elif key not in _RESERVED and not (type(key) is str and key.startswith("_lukhas_obs")):
                 extras[key] = d[key]
         dropped: list[tuple[str, str]] = []
         clean = clean_attributes(extras, MAX_VALUE_LENGTH, dropped) if extras else {}
@@ -252,8 +289,7 @@ class _Translator:
             stack = _clean_text(record.stack_info, None)
             if stack:
                 out["code.stacktrace"] = stack
-        scrubbed = self.scrubber.scrub_attributes(out)
-        return scrubbed if scrubbed is not None else out
+        return out
 
     @staticmethod
     def _exception(record: logging.LogRecord) -> dict[str, str]:
@@ -287,14 +323,23 @@ def _severity(record: logging.LogRecord) -> tuple[SeverityNumber, str]:
     return number, _SEVERITY_TEXT.get(name, name)
 
 
+def _size(body: object, attributes: Mapping[str, Any]) -> int:
+    total = _RECORD_OVERHEAD + (len(body) * (1 if body.isascii() else 4) if type(body) is str else 64)
+    for key, value in attributes.items():
+        total += 48 + len(key) + (len(value) * (1 if value.isascii() else 4) if type(value) is str else 16)
+    return total
+
+
 def record_size(log_record: Any) -> int:
-    """Bytes a queued record holds, estimated from its strings (deterministic: charged, then released, the same)."""
+    """Bytes a queued record holds, estimated from its strings; computed once and kept on the record (the copies
+    the batch processor makes carry it), so what is charged on enqueue is exactly what is released on export."""
     try:
         record = log_record.log_record
-        body = record.body
-        total = _RECORD_OVERHEAD + (len(body) * (1 if body.isascii() else 4) if type(body) is str else 64)
-        for key, value in (record.attributes or {}).items():
-            total += 48 + len(key) + (len(value) * (1 if value.isascii() else 4) if type(value) is str else 16)
+        known = record.__dict__.get("_lukhas_obs_size")
+        if type(known) is int:
+            return known
+        total = _size(record.body, dict(record.attributes or {}))
+        record._lukhas_obs_size = total
         return total
     except Exception:
         return _RECORD_OVERHEAD * 4
@@ -344,6 +389,51 @@ class _CountingLogExporter(LogRecordExporter):
             return bool(self.inner.force_flush(timeout_millis))
         except Exception:
             return False
+
+
+class _ScrubbingLogExporter(LogRecordExporter):
+    """Scrubs each record's body and attributes before the wrapped exporter sees it (on the export thread, so the
+    application pays nothing for it and a record dropped on a full queue is never scrubbed). A record that cannot be
+    scrubbed is dropped alone, counted, never exported as it is."""
+
+    def __init__(self, inner: LogRecordExporter, scrubber: Any, exporter: str) -> None:
+        self.inner = inner
+        self.scrubber = scrubber
+        self.exporter = exporter
+
+    def _scrub(self, item: Any) -> Any:
+        import copy
+
+        record = item.log_record
+        body = record.body
+        new_body = self.scrubber.scrub_text(body) if isinstance(body, str) else "<unformattable log message>"
+        attributes = self.scrubber.scrub_attributes(dict(record.attributes or {}))
+        if new_body is body and attributes is None:
+            return item
+        cleaned = copy.copy(record)  # each sink holds its own copy of the API record; never mutate a shared one
+        cleaned.body = new_body
+        if attributes is not None:
+            cleaned.attributes = attributes
+        return type(item)(
+            log_record=cleaned, resource=item.resource, instrumentation_scope=item.instrumentation_scope,
+            limits=item.limits,
+        )  # fmt: skip
+
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        cleaned = []
+        for item in batch:
+            try:
+                cleaned.append(self._scrub(item))
+            except Exception as exc:
+                _report("logs", "scrub_failed", type(exc).__name__)
+                _count(self.exporter, "dropped")
+        return self.inner.export(cleaned) if cleaned else LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.inner.force_flush(timeout_millis))
 
 
 class _QueueGuard(LogRecordProcessor):
@@ -398,7 +488,7 @@ class LogPipeline:
     def __init__(self, provider: LoggerProvider, scrubber: Any, sinks: Sequence[_QueueGuard]) -> None:
         self.provider = provider
         self.sinks = tuple(sinks)
-        self.translator = _Translator(scrubber)
+        self.translator = _Translator()
         self.handler = TraceContextHandler(self)
         self._loggers: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -416,22 +506,25 @@ class LogPipeline:
         return found
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Translate, scrub and hand ``record`` to every sink (never blocks on an exporter)."""
+        """Translate ``record`` and hand it to every sink (never blocks on an exporter; sinks scrub on export)."""
         context = record_trace_context(record)
         if CONTEXT_ATTRIBUTE not in record.__dict__:  # made before lukhas-obs was configured, or by a foreign factory
             current = trace.get_current_span().get_span_context()
             context = current if current.is_valid else None
         number, text = _severity(record)
         created = record.created if type(record.created) is float else time.time()
+        body = self.translator.body(record)
+        attributes = self.translator.attributes(record)
         api_record = ApiLogRecord(
             timestamp=int(created * 1e9),
             observed_timestamp=time.time_ns(),
             context=trace.set_span_in_context(trace.NonRecordingSpan(context)) if context is not None else _NO_SPAN,
             severity_text=text,
             severity_number=number,
-            body=self.translator.body(record),
-            attributes=self.translator.attributes(record),
+            body=body,
+            attributes=attributes,
         )
+        api_record._lukhas_obs_size = _size(body, attributes)  # type: ignore[attr-defined]
         self._logger(record.name).emit(api_record)
 
     def force_flush(self, timeout_millis: int) -> bool:
@@ -502,8 +595,6 @@ def build_pipeline(
 ) -> LogPipeline | None:
     """The log pipeline of ``settings.logs_exporters`` (None when it is empty). ``exporters`` replaces the built
     exporter of a sink by name (tests)."""
-    from lukhas_obs.exporters.sanitize import ByteBudget
-
     if not settings.logs_exporters:
         return None
     provider = LoggerProvider(
@@ -526,7 +617,7 @@ def build_pipeline(
                 exporter = _otlp_exporter(settings.otlp_logs)
         budget = ByteBudget(LOG_QUEUE_MAX_BYTES)
         batch = BatchLogRecordProcessor(
-            _CountingLogExporter(exporter, name, budget),
+            _CountingLogExporter(_ScrubbingLogExporter(exporter, scrubber, name), name, budget),
             schedule_delay_millis=schedule_delay_millis,
             max_queue_size=LOG_QUEUE_SIZE,
             export_timeout_millis=(settings.otlp_logs.timeout_s * 1000) if name == "otlp" else 30_000,

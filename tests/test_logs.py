@@ -456,3 +456,15 @@ def test_traces_show_prints_log_lines_under_their_spans(tmp_path, app_log):
     out = io.StringIO()
     args.handler(args, out=out, err=io.StringIO())
     assert "slow query" not in out.getvalue() and "logs.query" in out.getvalue()
+
+
+def test_logs_over_otlp_grpc_carry_the_span_ids(tmp_path, app_log):
+    with OtlpReceiver("grpc") as receiver:
+        telemetry = _configure(tmp_path, logs_exporter="otlp", otlp_endpoint=receiver.endpoint, otlp_protocol="grpc")
+        with lukhas_obs.span("logs.grpc") as span:
+            app_log.warning(f"over grpc password={MARKER}")
+        assert telemetry.force_flush(5)
+        assert receiver.wait_for(lambda r: len(r.logs()) == 1)
+        (_, _, record), = receiver.logs()
+    assert record.span_id == span.get_span_context().span_id.to_bytes(8, "big")
+    assert MARKER not in record.body.string_value and "[REDACTED:password]" in record.body.string_value

@@ -132,7 +132,9 @@ def test_a_catalog_registered_after_configure_is_bound_at_once(tmp_path):
 
     telemetry = lukhas_obs.configure(prometheus_port=0, traces_exporter="none")
     path = tmp_path / "after.yaml"
-    path.write_text("catalog: after_cfg\nmetrics:\n  - {name: after_cfg_depth, kind: observable_gauge, description: D.}\n")
+    path.write_text(
+        "catalog: after_cfg\nmetrics:\n  - {name: after_cfg_depth, kind: observable_gauge, description: D.}\n"
+    )
     register(load_catalog(path))
     handle = lukhas_obs.observable_gauge("after_cfg_depth")
     assert handle._target is not None  # bound by the registration, not by the first use

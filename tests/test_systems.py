@@ -7,8 +7,8 @@ commands run in a subprocess with that directory on ``PYTHONPATH``.
 
 from __future__ import annotations
 
-import os
 import ast
+import os
 import subprocess
 import sys
 import textwrap

@@ -543,7 +543,10 @@ class TraceContextHandler(logging.Handler):
         self.pipeline = pipeline
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
-        if not self.filter(record):
+        try:
+            if record.levelno < self.level or not self.filter(record):
+                return False
+        except Exception:  # a hostile level or a filter that raises: not exported
             return False
         self.emit(record)
         return True

@@ -468,3 +468,14 @@ def test_logs_over_otlp_grpc_carry_the_span_ids(tmp_path, app_log):
         (_, _, record), = receiver.logs()
     assert record.span_id == span.get_span_context().span_id.to_bytes(8, "big")
     assert MARKER not in record.body.string_value and "[REDACTED:password]" in record.body.string_value
+
+
+def test_the_export_handler_level_and_filters_choose_what_is_exported(tmp_path, app_log):
+    telemetry = _configure(tmp_path)
+    telemetry.logs.handler.setLevel(logging.WARNING)
+    telemetry.logs.handler.addFilter(lambda record: "skip me" not in record.getMessage())
+    app_log.info("too low")
+    app_log.warning("skip me")
+    app_log.error("kept")
+    runtime.shutdown()
+    assert [r["body"]["stringValue"] for r in _file_logs(tmp_path / "traces.jsonl")] == ["kept"]

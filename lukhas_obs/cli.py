@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "lukhas_obs.serve",
     "lukhas_obs.slotools",
     "lukhas_obs.tracefile",
+    "lukhas_obs.viewer",
 )
 
 

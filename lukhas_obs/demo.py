@@ -48,6 +48,9 @@ class DemoOptions:
     otlp_endpoint: str | None = None
     otlp_protocol: str | None = None
     pace: float = 0.02
+    #: Serve the local viewer (``lukhas-obs view``'s page) on the demo's own live data; its port (None: 9191).
+    view: bool = False
+    view_port: int | None = None
 
 
 def run_demo(options: DemoOptions, out: TextIO = sys.stderr) -> int:
@@ -77,6 +80,12 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stderr) -> int:
     print(f"lukhas-obs demo: system={options.system} service={settings.service} lane={settings.lane}", file=out)
     print(f"  metrics: {telemetry.metrics_url or 'not served (see warning above)'}", file=out)
     print(f"  traces:  {traces_to}", file=out)
+    viewer = None
+    if options.view:
+        from lukhas_obs.viewer import DEFAULT_PORT, start_viewer
+
+        viewer = start_viewer(port=DEFAULT_PORT if options.view_port is None else options.view_port, interval=1.0)
+        print(f"  viewer:  {viewer.url if viewer else 'not served (see warning above)'}", file=out)
     limit = "until Ctrl-C" if not options.duration else f"for {options.duration:g}s"
     if options.iterations:
         limit += f" or {options.iterations} iterations"
@@ -102,6 +111,8 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stderr) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if viewer is not None:
+            viewer.stop()
         flushed = telemetry.shutdown()
     extra = " ".join(f"{k}={v}" for k, v in workload.summary().items())
     elapsed = time.monotonic() - started
@@ -127,6 +138,8 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     demo.add_argument("--traces-file", default=None, help="OTLP/JSON-lines trace file (default ./lukhas-traces.jsonl)")
     demo.add_argument("--otlp-endpoint", default=None, help="send traces and metrics to this OTLP collector URL")
     demo.add_argument("--otlp-protocol", default=None, help="grpc or http (default http, i.e. http/protobuf)")
+    demo.add_argument("--view", action="store_true", help="also serve the local viewer (dashboards, traces)")
+    demo.add_argument("--view-port", type=int, default=None, help="port of the viewer (default 9191; 0 picks one)")
     demo.set_defaults(
         handler=lambda args: run_demo(
             DemoOptions(
@@ -138,6 +151,8 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                 traces_file=args.traces_file,
                 otlp_endpoint=args.otlp_endpoint,
                 otlp_protocol=args.otlp_protocol,
+                view=args.view,
+                view_port=args.view_port,
             )
         )
     )

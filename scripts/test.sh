@@ -12,7 +12,7 @@ command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 ldconfig -p 2>/dev/null | grep -q 'libpython3.11.so.1.0' || need_apt+=(libpython3.11)
 command -v victoria-metrics >/dev/null 2>&1 || need_apt+=(victoria-metrics)  # remote_write target (scale-out tests)
-command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)                  # headless browser (viewer tests)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium fonts-dejavu-core) # headless browser (viewer tests)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== apt-get install ${need_apt[*]}"

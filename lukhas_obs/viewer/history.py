@@ -346,7 +346,7 @@ class _Snapshot(DataSource):
             values = data.values
             kept = values[: len(values) - shift] if shift < len(values) else array("d")
             pad = len(self.times) - len(kept)
-            out.append(SeriesData(data.labels, array("d", [math.nan]) * pad + kept))
+            out.append(SeriesData(data.labels, array("d", [math.nan]) * pad + array("d", kept)))
         return out
 
 

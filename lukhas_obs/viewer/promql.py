@@ -834,12 +834,12 @@ def _parse_le(text: str) -> float | None:
 
 def _histogram_quantile(q: _Scalar, vector: _Vector, steps: int) -> _Vector:
     groups: dict[tuple[tuple[str, str], ...], list[tuple[float, list[float | None]]]] = {}
-    for key, column in vector.series.items():
+    for key, bucket_column in vector.series.items():
         labels = dict(key)
         le = _parse_le(labels.pop("le", "")) if "le" in labels else None
         if le is None:
             continue
-        groups.setdefault(_key(labels, drop_name=True), []).append((le, column))
+        groups.setdefault(_key(labels, drop_name=True), []).append((le, bucket_column))
     out = _Vector()
     for key, members in groups.items():
         column: list[float | None] = []

@@ -63,21 +63,27 @@ from opentelemetry.sdk._configuration import _BaseConfigurator
 
 from lukhas_obs import _state, drops
 
+
+class _StandInDistro:
+    """Stand-in when opentelemetry-instrumentation is not installed (the entry point is then never loaded)."""
+
+    def configure(self, **kwargs: Any) -> None:
+        self._configure(**kwargs)
+
+    def _configure(self, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        entry_point.load()().instrument(**kwargs)
+
+
+BaseDistro: Any = _StandInDistro
 try:  # the zero-code machinery is optional: lukhas-obs imports without opentelemetry-instrumentation
-    from opentelemetry.instrumentation.distro import BaseDistro
+    import importlib
+
+    BaseDistro = importlib.import_module("opentelemetry.instrumentation.distro").BaseDistro
 except ImportError:  # pragma: no cover - exercised only where the package is absent
-
-    class BaseDistro:  # type: ignore[no-redef]
-        """Stand-in when opentelemetry-instrumentation is not installed (the entry point is then never loaded)."""
-
-        def configure(self, **kwargs: Any) -> None:
-            self._configure(**kwargs)
-
-        def _configure(self, **kwargs: Any) -> None:
-            raise NotImplementedError
-
-        def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
-            entry_point.load()().instrument(**kwargs)
+    pass
 
 
 __all__ = [
@@ -126,7 +132,7 @@ def _text(value: object, limit: int) -> str | None:
 # ---------------------------------------------------------------------------------------------------- zero-code
 
 
-class LukhasDistro(BaseDistro):  # type: ignore[misc]
+class LukhasDistro(BaseDistro):
     """The ``opentelemetry_distro`` entry point: third-party metrics on by default; instrumentors that raise are
     skipped (with a warning) instead of aborting the ones after them."""
 
@@ -209,7 +215,7 @@ class _Target:
             _report(self.name, "not_a_number", kind.__name__)
             return None
         else:
-            number = int.__int__(amount) if isinstance(amount, int) else float.__float__(amount)  # type: ignore[arg-type]
+            number = int.__int__(amount) if isinstance(amount, int) else float.__float__(amount)
         if type(number) is float and not math.isfinite(number):
             _report(self.name, "nan" if math.isnan(number) else "infinite")
             return None
@@ -292,7 +298,10 @@ class _Target:
         out: list[Observation] = []
         if observations is None:
             return out
-        for index, observation in enumerate(observations):  # type: ignore[attr-defined]
+        if not isinstance(observations, Iterable):
+            _report(self.name, "unreadable_result", type(observations).__name__)
+            return out
+        for index, observation in enumerate(observations):
             if index >= self.third.limit:
                 _report(self.name, "cardinality_limit", f"limit {self.third.limit}")
                 break

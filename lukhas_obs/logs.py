@@ -542,7 +542,7 @@ class TraceContextHandler(logging.Handler):
         super().__init__(logging.NOTSET)
         self.pipeline = pipeline
 
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> bool:
         try:
             if record.levelno < self.level or not self.filter(record):
                 return False
@@ -580,12 +580,14 @@ def _otlp_exporter(cfg: Any) -> LogRecordExporter:
 
         kwargs["insecure"] = cfg.insecure
         kwargs["compression"] = grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression
-        return GrpcExporter(**kwargs)  # type: ignore[no-any-return]
+        exporter: LogRecordExporter = GrpcExporter(**kwargs)
+        return exporter
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpExporter
 
     kwargs["compression"] = Compression.Gzip if gzip else Compression.NoCompression
-    return HttpExporter(**kwargs)  # type: ignore[no-any-return]
+    http_exporter: LogRecordExporter = HttpExporter(**kwargs)
+    return http_exporter
 
 
 def build_pipeline(

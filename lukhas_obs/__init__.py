@@ -149,6 +149,10 @@ def configure(
     metrics_basic_auth: str | tuple[str, str] | None = None,
     metrics_tls_cert: str | os.PathLike[str] | None = None,
     metrics_tls_key: str | os.PathLike[str] | None = None,
+    third_party_metrics: bool | str | None = None,
+    third_party_allow: Sequence[str] | str | None = None,
+    third_party_cardinality_limit: int | None = None,
+    logs_exporter: str | Sequence[str] | None = None,
     reconfigure: bool = False,
 ) -> Telemetry:
     """Configure metrics and traces for this process; safe to call more than once.
@@ -180,6 +184,10 @@ def configure(
       scrubbed; see :mod:`lukhas_obs.scrubbing`.
     - ``metrics_bearer_token`` / ``metrics_basic_auth`` (``"user:password"``) / ``metrics_tls_cert`` +
       ``metrics_tls_key``: protect the built-in ``/metrics`` server.
+
+    - ``third_party_metrics`` / ``third_party_allow`` / ``third_party_cardinality_limit``: an opt-in global
+      MeterProvider so contrib instrumentations' metrics reach ``/metrics`` and OTLP (docs/ZERO-CODE.md);
+      ``logs_exporter`` (``otlp``, ``file``, ``console``): stdlib logging with trace context (docs/LOGS.md).
 
     Returns the same :class:`Telemetry` when the resolved settings are unchanged. Different settings raise
     :class:`AlreadyConfiguredError` unless ``reconfigure=True``. Invalid values raise :class:`ConfigurationError`

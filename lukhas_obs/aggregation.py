@@ -615,6 +615,34 @@ class MetricState:
         return Metric(name=self.name, description=self.description, unit=self.unit, data=data)
 
 
+def check_definition(
+    name: str, description: str, unit: str, kind: str, buckets: Sequence[float] | None
+) -> tuple[dict[str, Any], tuple[float, ...] | None]:
+    """A metric definition checked as the SDK checks instruments: ``(checked name/unit/description, bounds)``.
+
+    ``bounds`` is the histogram's published boundaries (the SDK's defaults when ``buckets`` is None) or None for
+    other kinds. Raises ValueError naming the field. Shared by this engine and the multiprocess store.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+    checked = _APIInstrument._check_name_unit_description(name, unit, description)
+    if checked["name"] is None:
+        raise ValueError(f"name: {name!r} is not a valid OTel instrument name")
+    if checked["unit"] is None:
+        raise ValueError(f"unit: {unit!r} is not a valid OTel unit (ASCII, at most 63 characters)")
+    if kind != "histogram" and buckets is not None:
+        raise ValueError(f"buckets: only histograms take buckets, not a {kind}")
+    bounds: tuple[float, ...] | None = None
+    if kind == "histogram":
+        bounds = DEFAULT_BOUNDARIES if buckets is None else tuple(buckets)
+        for index, bound in enumerate(bounds):
+            if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+                raise ValueError(f"buckets: boundary {index} is not a finite number")
+            if index and not bounds[index - 1] < bound:
+                raise ValueError("buckets: boundaries must be strictly increasing")
+    return checked, bounds
+
+
 class Aggregator:
     """The aggregation of one configuration: its metrics, their series, and per-reader collection.
 
@@ -730,23 +758,7 @@ class Aggregator:
         name is lowercased as the SDK does. ``buckets`` (histograms only): strictly increasing finite boundaries,
         kept as given (ints stay ints: ``le="1"``); None means the SDK's default boundaries.
         """
-        if kind not in KINDS:
-            raise ValueError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
-        checked = _APIInstrument._check_name_unit_description(name, unit, description)
-        if checked["name"] is None:
-            raise ValueError(f"name: {name!r} is not a valid OTel instrument name")
-        if checked["unit"] is None:
-            raise ValueError(f"unit: {unit!r} is not a valid OTel unit (ASCII, at most 63 characters)")
-        if kind != "histogram" and buckets is not None:
-            raise ValueError(f"buckets: only histograms take buckets, not a {kind}")
-        bounds: tuple[float, ...] | None = None
-        if kind == "histogram":
-            bounds = DEFAULT_BOUNDARIES if buckets is None else tuple(buckets)
-            for index, bound in enumerate(bounds):
-                if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
-                    raise ValueError(f"buckets: boundary {index} is not a finite number")
-                if index and not bounds[index - 1] < bound:
-                    raise ValueError("buckets: boundaries must be strictly increasing")
+        checked, bounds = check_definition(name, description, unit, kind, buckets)
         published = str(checked["name"]).lower()
         with self._lock:
             existing = self._metrics.get(published)

@@ -214,7 +214,8 @@ def test_uvicorn_two_workers_through_the_sidecar_count_every_request(tmp_path):
         assert _value(body, "prefork_requests_total", route="hit") == 120
         assert _value(body, "prefork_request_duration_seconds_count", route="hit") == 120
         assert _value(body, "prefork_workers_up") == 2
-        assert _value(body, "lukhas_obs_multiprocess_processes", process_state="live") == 2
+        # the two workers; the sidecar's own file joins them once it records self-telemetry of its own (a drop)
+        assert _value(body, "lukhas_obs_multiprocess_processes", process_state="live") in (2, 3)
         assert _value(_get(base + "/metrics"), "prefork_requests_total", route="hit") == 120  # the app agrees
     finally:
         stop.set()

@@ -48,7 +48,7 @@ from opentelemetry.context import Context, get_current
 from opentelemetry.sdk.metrics._internal.exemplar.exemplar_filter import ExemplarFilter
 from opentelemetry.trace.span import INVALID_SPAN
 
-from lukhas_obs.aggregation import _UNSET, DEFAULT_BOUNDARIES, _context_reader, free_threaded
+from lukhas_obs.aggregation import _UNSET, _context_reader, check_definition, free_threaded
 from lukhas_obs.multiprocess import _layout as L
 
 __all__ = [
@@ -521,27 +521,11 @@ class ProcessStore:
         lowercased; histogram buckets strictly increasing finite numbers, kept as given; None: the SDK's default
         boundaries). ``gauge_mode`` (gauges only): how the merge combines processes, one of :data:`GAUGE_MODES`.
         """
-        from opentelemetry.metrics._internal.instrument import Instrument as _APIInstrument
-
         if kind not in KINDS:
             raise ValueError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
         if gauge_mode not in GAUGE_MODES:
             raise ValueError(f"gauge_mode: expected one of {', '.join(GAUGE_MODES)}, got {gauge_mode!r}")
-        checked = _APIInstrument._check_name_unit_description(name, unit, description)
-        if checked["name"] is None:
-            raise ValueError(f"name: {name!r} is not a valid OTel instrument name")
-        if checked["unit"] is None:
-            raise ValueError(f"unit: {unit!r} is not a valid OTel unit (ASCII, at most 63 characters)")
-        if kind != "histogram" and buckets is not None:
-            raise ValueError(f"buckets: only histograms take buckets, not a {kind}")
-        bounds: tuple[float, ...] | None = None
-        if kind == "histogram":
-            bounds = DEFAULT_BOUNDARIES if buckets is None else tuple(buckets)
-            for index, bound in enumerate(bounds):
-                if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
-                    raise ValueError(f"buckets: boundary {index} is not a finite number")
-                if index and not bounds[index - 1] < bound:
-                    raise ValueError("buckets: boundaries must be strictly increasing")
+        checked, bounds = check_definition(name, description, unit, "gauge" if kind == "info" else kind, buckets)
         mode = gauge_mode if kind == "gauge" else "last"
         published = str(checked["name"]).lower()
         with self._lock:

@@ -58,7 +58,7 @@ from lukhas_obs.exporters.int64 import Int64SafeMetricExporter
 from lukhas_obs.exporters.jsonl import JsonLinesSpanExporter
 from lukhas_obs.exporters.prometheus import MetricsServer, authorizer, build_reader, endpoint_app
 from lukhas_obs.exporters.sanitize import ByteBudget, SanitizingSpanExporter
-from lukhas_obs.exporters.selfmetrics import CountingMetricExporter, CountingSpanExporter, QueueWatch
+from lukhas_obs.exporters.selfmetrics import CountingMetricExporter, CountingSpanExporter, Owner, QueueWatch
 from lukhas_obs.resource import build_resource
 from lukhas_obs.scrubbing import Scrubber, ScrubbingSpanExporter, scrub_log_records
 from lukhas_obs.settings import Settings, resolve_settings
@@ -481,6 +481,7 @@ def _build(settings: Settings, *, serve_metrics: bool = True, store: Any = None)
     scrubber = scrubber_for(settings)
     resource = build_resource(settings, scrubber)
 
+    owner = Owner()  # whose self-telemetry the pipelines below count into
     readers: list[MetricReader] = []
     registry: CollectorRegistry | None = None
     if "prometheus" in settings.metrics_exporters:
@@ -495,6 +496,7 @@ def _build(settings: Settings, *, serve_metrics: bool = True, store: Any = None)
                         _with_temporality(otlp.metric_exporter(settings.otlp_metrics), settings.metrics_temporality)
                     ),
                     "otlp",
+                    owner=owner,
                 ),
                 export_interval_millis=settings.metric_export_interval_s * 1000,
                 export_timeout_millis=settings.otlp_metrics.timeout_s * 1000,
@@ -534,13 +536,13 @@ def _build(settings: Settings, *, serve_metrics: bool = True, store: Any = None)
         """sanitise (per span) → count → scrub → export, behind a batch processor bounded in count and bytes."""
         budget = ByteBudget(SPAN_QUEUE_MAX_BYTES)
         chain = SanitizingSpanExporter(
-            CountingSpanExporter(ScrubbingSpanExporter(exporter, scrubber), name),
+            CountingSpanExporter(ScrubbingSpanExporter(exporter, scrubber), name, owner=owner),
             name,
             max_value_length=limits.max_span_attribute_length,
             report_drops=index == 0,  # an attribute dropped on its way to two exporters counts once
             budget=budget,
         )
-        return QueueWatch(BatchSpanProcessor(chain, **batch), name, budget=budget)
+        return QueueWatch(BatchSpanProcessor(chain, **batch), name, budget=budget, owner=owner)
 
     for index, name in enumerate(settings.traces_exporters):
         if name == "file":
@@ -563,6 +565,7 @@ def _build(settings: Settings, *, serve_metrics: bool = True, store: Any = None)
         )
         server = MetricsServer.start(settings.prometheus_host, settings.prometheus_port, app, tls)
     telemetry = Telemetry(settings, resource, meter_provider, tracer_provider, registry, server)
+    owner.telemetry = telemetry  # this configuration's pipelines count only while it is the active one
     telemetry.push_readers = push_readers
     telemetry.aggregator = aggregator
     telemetry.store = store if settings.multiprocess_dir is not None else None

@@ -183,3 +183,31 @@ def test_queue_watch_delegates_and_tolerates_processors_without_a_queue():
     assert inner.ended == 1
     assert watch.queue_size() is None
     assert watch.force_flush() is True
+
+
+def test_an_abandoned_pipeline_never_counts_into_the_next_configuration():
+    """A shutdown that timed out leaves a pipeline that may still finish (fail) a batch later: it must count into
+    its own, ended configuration, never into the active one's lukhas_obs_exported_* series."""
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from lukhas_obs.exporters.selfmetrics import CountingSpanExporter, Owner
+
+    class Failing:
+        def export(self, spans):
+            return SpanExportResult.FAILURE
+
+        def shutdown(self):
+            return None
+
+        def force_flush(self, timeout_millis=0):
+            return True
+
+    old = Owner()
+    old.telemetry = object()  # a configuration that is no longer the active one
+    mine = Owner()
+    telemetry = lukhas_obs.configure(prometheus_port=0, traces_exporter="none")
+    mine.telemetry = telemetry
+    CountingSpanExporter(Failing(), "otlp", owner=old).export([object()] * 3)
+    assert _series(telemetry.metrics_url, "lukhas_obs_exported_spans_total") == {}
+    CountingSpanExporter(Failing(), "otlp", owner=mine).export([object()] * 2)
+    assert _value(telemetry.metrics_url, "lukhas_obs_exported_spans_total", exporter="otlp", outcome="failed") == 2

@@ -34,6 +34,8 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from lukhas_obs import _state
+
 __all__ = [
     "EXPORTED_METRIC_POINTS",
     "EXPORTED_SPANS",
@@ -53,9 +55,27 @@ EXPORTER_ERRORS = "lukhas_obs_exporter_errors_total"
 SPAN_QUEUE_SIZE = "lukhas_obs_span_queue_size"
 
 
-def _add(metric_name: str, amount: int, **attributes: str) -> None:
+class Owner:
+    """The configuration a pipeline's self-telemetry belongs to (set by the runtime once it is built).
+
+    A pipeline abandoned by a shutdown that timed out (collector down) may still finish a batch later; it must not
+    count into the next configuration's ``lukhas_obs_exported_*`` series.
+    """
+
+    __slots__ = ("telemetry",)
+
+    def __init__(self) -> None:
+        self.telemetry: object = None
+
+    def counts(self) -> bool:
+        """True while this configuration is the active one (or before it is known)."""
+        telemetry = self.telemetry
+        return telemetry is None or telemetry is _state.current.telemetry
+
+
+def _add(metric_name: str, amount: int, owner: Owner | None = None, **attributes: str) -> None:
     """Count through the catalog handle; self-telemetry must never fail the export path."""
-    if amount <= 0:
+    if amount <= 0 or (owner is not None and not owner.counts()):
         return
     try:
         from lukhas_obs.instruments import counter
@@ -99,9 +119,10 @@ def _call_shutdown(inner: Any, timeout_millis: float | None) -> None:
 class CountingSpanExporter(SpanExporter):
     """A :class:`SpanExporter` that delegates to ``inner`` and counts spans by outcome; never raises."""
 
-    def __init__(self, inner: SpanExporter, exporter: str) -> None:
+    def __init__(self, inner: SpanExporter, exporter: str, *, owner: Owner | None = None) -> None:
         self.inner = inner
         self.exporter = exporter
+        self.owner = owner
         self._warn = _WarnOnce()
         self._pid = os.getpid()
 
@@ -117,9 +138,9 @@ class CountingSpanExporter(SpanExporter):
             self._warn(self.exporter, "export", exc)
             result = SpanExportResult.FAILURE
         ok = result is SpanExportResult.SUCCESS
-        _add(EXPORTED_SPANS, len(spans), exporter=self.exporter, outcome="exported" if ok else "failed")
+        _add(EXPORTED_SPANS, len(spans), self.owner, exporter=self.exporter, outcome="exported" if ok else "failed")
         if not ok:
-            _add(EXPORTER_ERRORS, 1, exporter=self.exporter, signal="traces")
+            _add(EXPORTER_ERRORS, 1, self.owner, exporter=self.exporter, signal="traces")
         return result
 
     def shutdown(self, timeout_millis: float | None = None) -> None:
@@ -152,7 +173,8 @@ class CountingMetricExporter(MetricExporter):
     It adopts ``inner``'s preferred temporality and aggregation, so the reader behaves exactly as without it.
     """
 
-    def __init__(self, inner: MetricExporter, exporter: str) -> None:
+    def __init__(self, inner: MetricExporter, exporter: str, *, owner: Owner | None = None) -> None:
+        self.owner = owner
         super().__init__(
             preferred_temporality=getattr(inner, "_preferred_temporality", None),
             preferred_aggregation=getattr(inner, "_preferred_aggregation", None),
@@ -178,9 +200,9 @@ class CountingMetricExporter(MetricExporter):
             points = count_metric_points(metrics_data)
         except Exception:  # pragma: no cover - a foreign MetricsData shape
             points = 0
-        _add(EXPORTED_METRIC_POINTS, points, exporter=self.exporter, outcome="exported" if ok else "failed")
+        _add(EXPORTED_METRIC_POINTS, points, self.owner, exporter=self.exporter, outcome="exported" if ok else "failed")
         if not ok:
-            _add(EXPORTER_ERRORS, 1, exporter=self.exporter, signal="metrics")
+            _add(EXPORTER_ERRORS, 1, self.owner, exporter=self.exporter, signal="metrics")
         return result
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
@@ -224,9 +246,10 @@ class QueueWatch(SpanProcessor):
     queue. Never raises.
     """
 
-    def __init__(self, inner: SpanProcessor, exporter: str, *, budget: Any = None) -> None:
+    def __init__(self, inner: SpanProcessor, exporter: str, *, budget: Any = None, owner: Owner | None = None) -> None:
         self.inner = inner
         self.exporter = exporter
+        self.owner = owner
         self.budget = budget
         self._lock = threading.Lock()
         self._pid = os.getpid()
@@ -276,7 +299,7 @@ class QueueWatch(SpanProcessor):
                 accepted, why = True, ""
                 self.inner.on_end(span)
         if not accepted:
-            _add(EXPORTED_SPANS, 1, exporter=self.exporter, outcome="dropped")
+            _add(EXPORTED_SPANS, 1, self.owner, exporter=self.exporter, outcome="dropped")
             if why == "bytes" and not self._warned:
                 self._warned = True
                 _log.warning(

@@ -75,7 +75,10 @@ LOCK_NAME = ".lkmp-compact.lock"
 DEFAULT_MAX_FILE_BYTES = 1 << 30
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
 _NO_BOOT = bytes(16)
-_RETRIES = 3
+#: Listings tried when a listed file vanishes (a compaction renamed it into an archive meanwhile), with a short
+#: pause between them, before reading what is there (which may then miss that compaction's files once).
+_RETRIES = 50
+_RETRY_PAUSE_S = 0.002
 _CACHE_LIMIT = 200_000
 
 Alive = Callable[[int, int, bytes], bool]
@@ -416,11 +419,13 @@ class MultiprocessCollector:
     # -- reading ---------------------------------------------------------------------------------------------------
 
     def _collect(self, now: int) -> Collected:
-        for _ in range(_RETRIES):
+        for attempt in range(_RETRIES):
             stats = CollectStats()
             snapshots = self._snapshots(stats)
             if snapshots is not None:
                 break
+            if attempt:
+                time.sleep(_RETRY_PAUSE_S)  # let the compaction that moved a file finish its rename
         else:
             stats = CollectStats()
             snapshots = self._snapshots(stats, tolerate_missing=True) or []
